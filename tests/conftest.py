@@ -1,0 +1,24 @@
+"""Shared test set-up: offline hub, quiet libraries, a cache for θ_S checkpoints."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFER_LAB_CACHE", str(Path(__file__).parents[1] / ".cache" / "transfer_lab"))
+
+import pytest  # noqa: E402
+
+import transfer_lab as tl  # noqa: E402
+
+tl.quiet()
+
+
+@pytest.fixture(scope="session")
+def theta_S_small(tmp_path_factory) -> Path:
+    """Return a small supervised θ_S (tiny model, 3,000 product reviews, 250 steps)."""
+    config = tl.TrainConfig(lr=1e-3, batch_size=32, max_steps=250, warmup_ratio=0.06,
+                            eval_every=0, progress=False)
+    out = tmp_path_factory.mktemp("theta") / "theta_S"
+    return tl.pretrain_source("product_sentiment", "tiny", "supervised", examples=3000,
+                              config=config, out_dir=out)

@@ -1,0 +1,89 @@
+"""θ_S → save_pretrained → from_pretrained → fine-tune: round trips and the transfer effect."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import transfer_lab as tl
+
+
+def test_theta_S_folder_holds_safetensors_tokenizer_and_card(theta_S_small):
+    names = {p.name for p in theta_S_small.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "theta_S.json"} <= names
+    card = json.loads((theta_S_small / "theta_S.json").read_text())
+    assert card["steps"] == 250 and card["source"] == "product_sentiment"
+
+
+def test_save_load_round_trip_keeps_the_body(theta_S_small):
+    saved = load_file(theta_S_small / "model.safetensors")
+    model = tl.build_model("tiny", theta=theta_S_small, seed=1)
+    state = model.state_dict()
+    body = [k for k in saved if not k.startswith("classifier")]
+    assert body and all(torch.equal(saved[k], state[k]) for k in body)
+    # the target gets a new head: not the source's
+    assert not torch.equal(saved["classifier.weight"], state["classifier.weight"])
+    kept = tl.build_model("tiny", theta=theta_S_small, new_head=False)
+    assert torch.equal(saved["classifier.weight"], kept.state_dict()["classifier.weight"])
+
+
+def test_scratch_is_random_and_seeded():
+    a, b = tl.build_model("tiny", seed=0), tl.build_model("tiny", seed=0)
+    c = tl.build_model("tiny", seed=1)
+    w = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(a.state_dict()[w], b.state_dict()[w])
+    assert not torch.equal(a.state_dict()[w], c.state_dict()[w])
+
+
+def test_out_dir_is_never_overwritten(theta_S_small):
+    with pytest.raises(FileExistsError, match="not empty"):
+        tl.pretrain_source("product_sentiment", "tiny", examples=100, out_dir=theta_S_small,
+                           config=tl.TrainConfig(max_steps=1, progress=False))
+
+
+def test_transfer_beats_scratch_end_to_end(theta_S_small):
+    config = tl.TrainConfig(lr=3e-4, epochs=20, batch_size=16, eval_every=10, progress=False)
+    result = tl.compare(theta_S=theta_S_small, labels=64, seeds=2, config=config, progress=False)
+    assert result.gain > 0.15, result.table()
+    assert min(r["accuracy"] for r in result.arms["transfer"]) > 0.75, result.table()
+    assert max(r["accuracy"] for r in result.arms["scratch"]) < 0.65, result.table()
+
+
+def test_comparison_json_round_trip_and_plot(theta_S_small, tmp_path):
+    config = tl.TrainConfig(epochs=2, eval_every=1, progress=False)
+    result = tl.compare(theta_S=theta_S_small, labels=16, seeds=1, config=config, progress=False)
+    back = tl.Comparison.from_json(result.to_json(tmp_path / "r.json"))
+    assert back.arms == result.arms and back.gain == result.gain
+    assert set(back.arms) == {"scratch", "transfer"}
+    assert [p["epoch"] for p in back.arms["scratch"][0]["curve"]] == [1, 2]
+    result.plot(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_fit_uses_a_fresh_optimizer_and_changes_the_weights(theta_S_small):
+    run, model = tl.transfer(theta_S_small, labels=16, seed=0,
+                             config=tl.TrainConfig(epochs=1, progress=False))
+    before = tl.build_model("tiny", theta=theta_S_small, seed=0).state_dict()
+    after = model.state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(moved) > len(before) // 2
+    assert run.arm == "transfer" and 0 <= run.metrics["accuracy"] <= 1
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(target="nope"), "unknown task 'nope'; choose one of"),
+    (dict(model="gpt5"), "unknown model 'gpt5'; choose one of"),
+    (dict(init="magic"), "unknown init 'magic'; choose one of"),
+    (dict(seeds=0), "at least 1"),
+])
+def test_bad_arguments_name_the_fix(bad, message):
+    with pytest.raises(ValueError, match=message):
+        tl.compare(**bad, progress=False)
+
+
+def test_hub_names_fail_at_once_offline():
+    with pytest.raises(RuntimeError, match="quick profile"):
+        tl.get_task("sst2").load("train", 10)
+    with pytest.raises(RuntimeError, match="offline"):
+        tl.get_backbone("bert-base-uncased")

@@ -1,0 +1,202 @@
+"""fit() and evaluate(): the training loop, on Accelerate (chapter 4; scale-out in chapter 6).
+
+Nothing here knows a task by name: the model computes its loss, the caller passes the collator
+and the metric. The same loop runs on a CPU, a GPU, or several processes (`torchrun`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import default_data_collator, get_scheduler
+
+from .config import TrainConfig
+
+MetricFn = Callable[[torch.Tensor, torch.Tensor], dict]
+
+
+@dataclass
+class FitState:
+    """What callbacks see: the model, the optimizer, where the loop is, the last numbers."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0
+    step: int = 0
+    loss: float = math.nan
+    metrics: dict = field(default_factory=dict)
+
+
+class Callback:
+    """Hooks into `fit`; override the ones you need (progress, plots, unfreezing, ...)."""
+
+    def on_epoch_start(self, state: FitState) -> None:
+        """Run before each epoch."""
+
+    def on_step_end(self, state: FitState) -> None:
+        """Run after each optimizer step."""
+
+    def on_epoch_end(self, state: FitState) -> None:
+        """Run after each epoch (and its evaluation, if any)."""
+
+
+@dataclass
+class History:
+    """What `fit` returns: training loss per step and evaluation metrics per epoch."""
+
+    steps: list[dict] = field(default_factory=list)  # {"step", "epoch", "loss", "lr"}
+    evals: list[dict] = field(default_factory=list)  # {"step", "epoch", metric: value, ...}
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Return the history as plain lists and floats (for JSON)."""
+        return asdict(self)
+
+
+def param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:
+    """Return AdamW groups: trainable weights decay, biases and LayerNorm weights do not."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay, "lr": lr},
+            {"params": no_decay, "weight_decay": 0.0, "lr": lr}]
+
+
+def loader(data, batch_size: int, collate_fn=None, shuffle: bool = False, seed: int = 0):
+    """Return a DataLoader over a tokenized dataset (seeded shuffling, dynamic padding)."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=collate_fn or default_data_collator)
+
+
+def fit(
+    model: torch.nn.Module,
+    train_data,
+    eval_data=None,
+    *,
+    config: TrainConfig | None = None,
+    collate_fn=None,
+    metric_fn: MetricFn | None = None,
+    groups: list[dict] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> History:
+    """Train `model` on `train_data` and return its History (loss per step, metrics per epoch).
+
+    `groups` are the optimizer's parameter groups (default: all trainable weights at
+    `config.lr`); fine-tuning strategies (chapter 7) pass their own.
+    """
+    config = config or TrainConfig()
+    set_seed(config.seed)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    train_loader = loader(train_data, config.batch_size, collate_fn, shuffle=True, seed=config.seed)
+    total = config.max_steps or config.epochs * len(train_loader)
+    epochs = math.ceil(total / len(train_loader))
+    optimizer = torch.optim.AdamW(groups or param_groups(model, config.lr, config.weight_decay))
+    scheduler = get_scheduler(config.scheduler, optimizer, int(config.warmup_ratio * total), total)
+    model, optimizer, train_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, scheduler)
+    writer = _tensorboard(config, accelerator)
+    state, history, start = FitState(model, optimizer), History(), time.perf_counter()
+    show = config.progress and accelerator.is_main_process
+    bar = tqdm(total=total, desc="fit", disable=not show)
+    for state.epoch in range(epochs):
+        model.train()
+        for cb in callbacks:
+            cb.on_epoch_start(state)
+        for batch in train_loader:
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if config.max_grad_norm:
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.loss = loss.item()
+            lr = scheduler.get_last_lr()[0]
+            history.steps.append({"step": state.step, "epoch": state.epoch, "loss": state.loss,
+                                  "lr": lr})
+            if writer:
+                writer.add_scalar("train/loss", state.loss, state.step)
+                writer.add_scalar("train/lr", lr, state.step)
+            bar.update()
+            bar.set_postfix(loss=f"{state.loss:.3f}", refresh=False)
+            for cb in callbacks:
+                cb.on_step_end(state)
+            if state.step >= total:
+                break
+        last = state.step >= total
+        if eval_data is not None and (last or (config.eval_every and
+                                               (state.epoch + 1) % config.eval_every == 0)):
+            state.metrics = evaluate(model, eval_data, collate_fn=collate_fn, metric_fn=metric_fn,
+                                     batch_size=config.eval_batch_size, accelerator=accelerator)
+            history.evals.append({"step": state.step, "epoch": state.epoch + 1, **state.metrics})
+            if writer:
+                for k, v in state.metrics.items():
+                    writer.add_scalar(f"eval/{k}", v, state.step)
+        for cb in callbacks:
+            cb.on_epoch_end(state)
+        if last:
+            break
+    bar.close()
+    if writer:
+        writer.close()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def _tensorboard(config: TrainConfig, accelerator: Accelerator):
+    """Return a TensorBoard SummaryWriter when `config.log_dir` is set (main process only)."""
+    if not config.log_dir or not accelerator.is_main_process:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(config.log_dir)
+
+
+@torch.inference_mode()
+def evaluate(
+    model: torch.nn.Module,
+    data,
+    *,
+    collate_fn=None,
+    metric_fn: MetricFn | None = None,
+    batch_size: int = 128,
+    accelerator: Accelerator | None = None,
+) -> dict:
+    """Return the mean loss on `data` and, with `metric_fn`, the metrics of its predictions."""
+    accelerator = accelerator or Accelerator()
+    was_training = model.training
+    model.eval()
+    eval_loader = accelerator.prepare(loader(data, batch_size, collate_fn))
+    losses, logits, labels = [], [], []
+    for batch in eval_loader:
+        out = model(**batch)
+        n = batch["labels"].shape[0]
+        losses.append(accelerator.gather_for_metrics(out.loss.detach().repeat(n)))
+        logits.append(accelerator.gather_for_metrics(out.logits))
+        labels.append(accelerator.gather_for_metrics(batch["labels"]))
+    model.train(was_training)
+    metrics = {"loss": torch.cat(losses).float().mean().item()}
+    if metric_fn is not None:
+        metrics.update(metric_fn(_cat(logits), _cat(labels)))
+    return metrics
+
+
+def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate batches whose second dimension may differ (padded token logits)."""
+    if tensors[0].ndim < 2 or len({t.shape[1] for t in tensors}) == 1:
+        return torch.cat(tensors)
+    width = max(t.shape[1] for t in tensors)
+    pad = [torch.nn.functional.pad(t, (0, 0) * (t.ndim - 2) + (0, width - t.shape[1]),
+                                   value=-100) for t in tensors]
+    return torch.cat(pad)
