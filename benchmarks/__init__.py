@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (`make bench`); never part of `make test`."""

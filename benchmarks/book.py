@@ -1,0 +1,73 @@
+"""Execute every notebook of the book (quick profile): wall time and peak RSS per notebook.
+
+    python -m benchmarks.book
+
+Goals: each notebook ≤ 90 s, all together ≤ 10 min, peak ≤ 3 GB. Notebooks run into a temp
+copy (the book's stored outputs are not touched); θ_S checkpoints come from a fresh cache, so
+the first notebook that needs one pays for training it, as in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .common import save
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+RUNNER = """
+import resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(proc.stderr[-3000:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+sys.exit(proc.returncode)
+"""
+
+
+def notebooks() -> list[Path]:
+    """Return the book's notebooks in reading order."""
+    return sorted(p for p in BOOK.rglob("*.ipynb") if "_build" not in p.parts
+                  and ".ipynb_checkpoints" not in p.parts)
+
+
+def run(nb: Path, out_dir: Path, env: dict) -> dict:
+    """Execute one notebook into out_dir; return its wall time, peak RSS and status."""
+    cmd = [sys.executable, "-c", RUNNER, sys.executable, "-m", "jupyter", "nbconvert",
+           "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=900",
+           "--output-dir", str(out_dir), "--output", nb.stem, str(nb)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=nb.parent)
+    seconds = time.perf_counter() - start
+    rss = float(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else float("nan")
+    return {"notebook": str(nb.relative_to(BOOK)), "seconds": seconds, "peak_rss_mb": rss,
+            "ok": proc.returncode == 0, "error": proc.stderr[-500:] if proc.returncode else ""}
+
+
+def main(fresh_cache: bool = True) -> dict:
+    """Run the whole book once and print and save the table."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "TRANSFER_LAB_PROFILE": "quick"}
+        if fresh_cache:
+            env["TRANSFER_LAB_CACHE"] = str(Path(tmp) / "cache")
+        rows = []
+        for nb in notebooks():
+            rows.append(run(nb, Path(tmp) / "out", env))
+            r = rows[-1]
+            flag = "" if r["ok"] else "  FAILED"
+            print(f"{r['notebook']:<40}{r['seconds']:>7.1f} s{r['peak_rss_mb']:>8.0f} MiB{flag}")
+    total = sum(r["seconds"] for r in rows)
+    peak = max(r["peak_rss_mb"] for r in rows)
+    print(f"{'total':<40}{total:>7.1f} s{peak:>8.0f} MiB (goals: each <= 90 s, total <= 600 s, "
+          "peak <= 3072 MiB)")
+    return json.loads(json.dumps(save("book", {"notebooks": rows, "total_seconds": total,
+                                               "peak_rss_mb": peak}).read_text()))
+
+
+if __name__ == "__main__":
+    main(fresh_cache="--warm" not in sys.argv)

@@ -1,0 +1,91 @@
+"""Pad-to-max against dynamic padding against length-grouped batches (examples per second).
+
+    python -m benchmarks.padding
+
+Two length distributions: the world's reviews, and a long-tailed one (several reviews glued
+together, lengths log-normal). Same tiny model, batch size and number of training steps.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import torch
+from transformers import DataCollatorWithPadding
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from .common import save
+
+SCHEMES = ("pad_to_max", "dynamic", "dynamic+grouped")
+
+
+def texts(distribution: str, n: int) -> list[str]:
+    """Return n training texts with the world's or a long-tailed length distribution."""
+    from transfer_lab import world
+
+    reviews = [e.text for e in world.sentiment("products", 4 * n, 0)]
+    if distribution == "world":
+        return reviews[:n]
+    rng = random.Random(0)
+    return [" ".join(rng.sample(reviews, min(12, max(1, int(rng.lognormvariate(0, 0.9))))))
+            for _ in range(n)]
+
+
+def throughput(scheme: str, data, tok, batch: int, max_length: int, steps: int) -> float:
+    """Return training examples per second of the tiny model under one batching scheme."""
+    import transfer_lab as tl
+
+    net = tl.build_model("tiny", seed=0)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    if scheme == "pad_to_max":
+        collate = DataCollatorWithPadding(tok, padding="max_length", max_length=max_length)
+    else:
+        collate = DataCollatorWithPadding(tok)
+    g = torch.Generator().manual_seed(0)
+    sampler = (LengthGroupedSampler(batch, lengths=[len(x) for x in data["input_ids"]],
+                                    generator=g) if scheme.endswith("grouped") else None)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch, sampler=sampler,
+                                         shuffle=sampler is None, generator=g, collate_fn=collate)
+    net.train()
+    start = time.perf_counter()
+    for _, b in zip(range(steps), loader, strict=False):
+        net(**b).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return steps * batch / (time.perf_counter() - start)
+
+
+def main(repeats: int = 3, batch: int = 32, steps: int = 40) -> dict:
+    """Measure every scheme on both distributions, interleaved; print and save the ratios."""
+    from datasets import Dataset
+
+    import transfer_lab as tl
+    from transfer_lab.encode import encode_classification
+
+    tl.quiet()
+    tok = tl.load_tokenizer("tiny")
+    out = {}
+    for dist, max_length in (("world", 64), ("long_tailed", 128)):
+        t = texts(dist, batch * steps)
+        data = encode_classification(Dataset.from_dict({"text": t, "label": [0] * len(t)}), tok,
+                                     max_length)
+        lengths = [len(x) for x in data["input_ids"]]
+        runs = {s: [] for s in SCHEMES}
+        for _ in range(repeats):
+            for s in SCHEMES:
+                runs[s].append(throughput(s, data, tok, batch, max_length, steps))
+        med = {s: sorted(v)[len(v) // 2] for s, v in runs.items()}
+        out[dist] = {"max_length": max_length, "mean_tokens": sum(lengths) / len(lengths),
+                     "examples_per_s": med,
+                     "dynamic_over_max": med["dynamic"] / med["pad_to_max"],
+                     "grouped_over_max": med["dynamic+grouped"] / med["pad_to_max"]}
+        print(f"{dist}: mean {out[dist]['mean_tokens']:.1f} tokens (max {max_length}); ex/s "
+              + ", ".join(f"{s} {v:.0f}" for s, v in med.items())
+              + f"; grouped / pad-to-max = {out[dist]['grouped_over_max']:.2f} (goal >= 1.5)")
+    save("padding", {"batch": batch, "steps": steps, "repeats": repeats, "distributions": out})
+    return out
+
+
+if __name__ == "__main__":
+    main()

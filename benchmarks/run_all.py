@@ -1,0 +1,15 @@
+"""Run every benchmark once (`make bench`) and print where the results went."""
+
+from . import book, efficiency, padding, throughput
+
+
+def main() -> None:
+    """Run throughput, padding, efficiency and the book, in that order."""
+    throughput.main()
+    padding.main()
+    efficiency.main()
+    book.main()
+
+
+if __name__ == "__main__":
+    main()

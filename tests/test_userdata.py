@@ -1,0 +1,83 @@
+"""Tasks from a user's CSV / TSV / JSON Lines file: formats, labels, splits and clear errors."""
+
+import json
+
+import pytest
+
+from transfer_lab.userdata import read_rows, stratified_split, task_from_file
+
+CSV = '''sentence,label
+"a great film, truly",pos
+"dull and
+far too long",neg
+lovely acting,pos
+a waste of money,neg
+superb score,pos
+boring plot,neg
+brilliant cast,pos
+awful ending,neg
+fine pacing,pos
+weak script,neg
+'''
+
+
+def test_csv_with_quoted_multiline_fields_and_string_labels(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text(CSV)
+    rows = read_rows(path)
+    assert len(rows) == 10 and rows[1]["sentence"] == "dull and\nfar too long"
+    task = task_from_file(path, text="sentence", label="label", name="my_reviews")
+    assert task.labels == ("neg", "pos") and task.num_labels == 2
+    train, test = task.load("train", task.size, 0), task.load("test")
+    assert len(train) + len(test) == 10 and len(test) == 2
+    assert set(test["label"]) == {0, 1}  # stratified: one of each class held out
+    assert not set(train["text"]) & set(test["text"])
+
+
+def test_tsv_and_jsonl_read_the_same_rows(tmp_path):
+    rows = [{"text": f"text {i}", "y": i % 3} for i in range(9)]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "d.tsv").write_text("text\ty\n" + "".join(f"{r['text']}\t{r['y']}\n" for r in rows))
+    a = task_from_file(tmp_path / "d.jsonl", label="y", name="a")
+    b = task_from_file(tmp_path / "d.tsv", label="y", name="b")
+    assert a.labels == b.labels == ("0", "1", "2")
+    assert a.load("train", a.size, 0)["label"] == b.load("train", b.size, 0)["label"]
+
+
+def test_eval_file_and_label_subsets_are_seeded_and_stratified(tmp_path):
+    (tmp_path / "t.csv").write_text(CSV)
+    (tmp_path / "e.csv").write_text("sentence,label\nnice,pos\nbad,neg\n")
+    task = task_from_file(tmp_path / "t.csv", "sentence", "label", eval_path=tmp_path / "e.csv",
+                          name="with_eval")
+    assert task.size == 10 and task.load("test")["text"] == ["nice", "bad"]
+    four = task.load("train", 4, seed=1)
+    assert sorted(four["label"]) == [0, 0, 1, 1]
+    assert task.load("train", 4, seed=1)["text"] == four["text"]
+
+
+def test_stratified_split_keeps_each_class():
+    train, held = stratified_split([0] * 10 + [1] * 5, 0.2, seed=0)
+    assert len(held) == 3 and len(train) == 12
+    assert stratified_split([0] * 10 + [1] * 5, 0.2, seed=0) == (train, held)
+
+
+@pytest.mark.parametrize("content, kwargs, message", [
+    ("sentence,label\na,pos\n", dict(text="text"),
+     "no column 'text'; columns found: sentence, label"),
+    ("sentence,label\n", dict(text="sentence"), "has no rows"),
+    ("sentence,label\n,pos\nok,neg\n", dict(text="sentence"), "row 1: the text '' is not"),
+    ("sentence,label\na,\nb,neg\n", dict(text="sentence"), "row 1: label '' is missing"),
+    ("sentence,label\na,pos\nb,pos\n", dict(text="sentence"), "only one class"),
+])
+def test_bad_files_get_one_clear_error(tmp_path, content, kwargs, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        task_from_file(path, **kwargs)
+
+
+def test_unknown_extension_and_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="use a .csv, .tsv or .jsonl file"):
+        read_rows(tmp_path / "x.xlsx")
+    with pytest.raises(ValueError, match="does not exist"):
+        read_rows(tmp_path / "nope.csv")
