@@ -1,0 +1,102 @@
+"""Every exercise check accepts a right answer and rejects a wrong one with a helpful message."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from transfer_lab.exercises import CHECKS, ExerciseError, check
+
+
+def cross_entropy_right(logits, labels):
+    return -torch.log_softmax(logits, -1).gather(1, labels[:, None]).mean()
+
+
+def cross_entropy_wrong(logits, labels):  # summed, not averaged
+    return -torch.log_softmax(logits, -1).gather(1, labels[:, None]).sum()
+
+
+def optimizer_right(model, lr):
+    return torch.optim.AdamW(model.parameters(), lr=lr)
+
+
+def optimizer_wrong(model, lr):  # the seed's bug: an optimizer over another model
+    from transfer_lab.exercises import _tiny_bert
+
+    return torch.optim.AdamW(_tiny_bert(seed=0).parameters(), lr=lr)
+
+
+def freeze_right(model):
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith("classifier")
+
+
+def freeze_wrong(model):  # freezes the embeddings only
+    for p in model.bert.embeddings.parameters():
+        p.requires_grad = False
+
+
+def discriminative_right(model, lr, decay=2.6):
+    layers = list(model.bert.encoder.layer)
+    groups = [{"params": list(model.classifier.parameters()) + list(model.bert.pooler.parameters()),
+               "lr": lr}]
+    for depth, layer in enumerate(reversed(layers), 1):
+        groups.append({"params": list(layer.parameters()), "lr": lr / decay**depth})
+    groups.append({"params": list(model.bert.embeddings.parameters()),
+                   "lr": lr / decay ** (len(layers) + 1)})
+    return groups
+
+
+def discriminative_wrong(model, lr, decay=2.6):  # one lr for all
+    return [{"params": list(model.parameters()), "lr": lr}]
+
+
+def align_right(word_ids, word_labels):
+    out, previous = [], None
+    for w in word_ids:
+        out.append(-100 if w is None or w == previous else word_labels[w])
+        previous = w
+    return out
+
+
+def align_wrong(word_ids, word_labels):  # labels every piece
+    return [-100 if w is None else word_labels[w] for w in word_ids]
+
+
+def pooling_right(hidden, mask):
+    m = mask.unsqueeze(-1).float()
+    return (hidden * m).sum(1) / m.sum(1)
+
+
+def pooling_wrong(hidden, mask):  # counts the padding
+    return hidden.mean(1)
+
+
+ANSWERS = {
+    "ch2-mean-pooling": (pooling_right, pooling_wrong, "padding"),
+    "ch3-cross-entropy": (cross_entropy_right, cross_entropy_wrong, "averaged"),
+    "ch4-fresh-optimizer": (optimizer_right, optimizer_wrong, "another model"),
+    "ch5-align-labels": (align_right, align_wrong, "later pieces"),
+    "ch7-freeze-body": (freeze_right, freeze_wrong, "still train"),
+    "ch7-discriminative-lr": (discriminative_right, discriminative_wrong, "2.6"),
+}
+
+
+def test_every_check_has_answers():
+    assert set(ANSWERS) == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_right_answer_passes(name, capsys):
+    assert check(name, ANSWERS[name][0]) is True
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_wrong_answer_fails_and_says_why(name):
+    with pytest.raises(ExerciseError, match=ANSWERS[name][2]):
+        check(name, ANSWERS[name][1])
+
+
+def test_unknown_exercise_lists_the_choices():
+    with pytest.raises(ValueError, match="choose one of: ch2-mean-pooling"):
+        check("ch9-nope", F.relu)
