@@ -37,7 +37,13 @@ notebooks-test: install
 	$(PY) -m pytest -q --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 300 \
 		-p no:cacheprovider book --ignore=_build
 
-test: lint unit notebooks-test html
+test: lint unit notebooks-test html browser
+
+# Open every page of the built book in headless Chromium (installed from Debian if missing):
+# figures, tracebacks, links, search, screenshots in _build/screenshots/. Needs `make html` first.
+browser: install
+	bash scripts/install_browser.sh
+	$(PY) tests/browser/check_site.py --site _build/html --toc _toc.yml --screenshots _build/screenshots
 
 # Re-execute every notebook in place (authors: after changing a chapter or the package).
 execute: install

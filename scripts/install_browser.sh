@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install Debian's Chromium and its WebDriver (chromedriver) for the browser check of the book
+# (`make browser`, tests/browser/check_site.py). Idempotent: does nothing when both are present.
+# Needs root (CI runs as root) and Debian's package registry.
+set -euo pipefail
+
+if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    echo "install_browser: $(/usr/bin/chromium --version 2>/dev/null | head -n1) already installed"
+    exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core
+echo "install_browser: installed $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
