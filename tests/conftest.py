@@ -5,7 +5,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRANSFER_LAB_CACHE", str(Path(__file__).parents[1] / ".cache" / "transfer_lab"))
+CACHE = Path(__file__).parents[1] / ".cache" / "transfer_lab"
+os.environ.setdefault("TRANSFER_LAB_CACHE", str(CACHE))
 
 import pytest  # noqa: E402
 

@@ -33,7 +33,8 @@ def test_labels_balanced_and_in_range():
 def test_domains_share_adjectives_but_not_domain_words():
     films = " ".join(e.text for e in world.sentiment("films", 300, 0))
     products = " ".join(e.text for e in world.sentiment("products", 300, 0))
-    shared = [a for a in world.POSITIVE + world.NEGATIVE if a in films.split() and a in products.split()]
+    words_f, words_p = set(films.split()), set(products.split())
+    shared = [a for a in world.POSITIVE + world.NEGATIVE if a in words_f and a in words_p]
     assert len(shared) > 30
     assert "plot" in films.split() and "plot" not in products.split()
     assert "battery" in products.split() and "battery" not in films.split()
@@ -50,7 +51,8 @@ def test_negation_and_contrast_decide_the_label():
 
 def test_mlm_corpus_has_polarity_cues():
     texts = world.mlm_corpus(200, 0)
-    cued = [t for t in texts if t.startswith(tuple(v for vs in world.VERDICTS.values() for v in vs))]
+    cues = tuple(v for vs in world.VERDICTS.values() for v in vs)
+    cued = [t for t in texts if t.startswith(cues)]
     assert len(cued) > 100
 
 
