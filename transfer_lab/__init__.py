@@ -10,6 +10,7 @@ One import gives the whole pipeline (chapter 4 walks through it):
 
 __version__ = "0.1.0"
 
+from . import exercises  # tl.exercises.check(...)
 from .chapter import Setup, setup_chapter
 from .config import TrainConfig, cache_dir, profile, quiet
 from .metrics import classification_metrics
@@ -17,10 +18,12 @@ from .models import BACKBONES, build_model, count_parameters, get_backbone, load
 from .pipeline import Comparison, Run, compare, pretrain_source, transfer
 from .tasks import TASKS, Task, get_task
 from .train import Callback, FitState, History, evaluate, fit
+from .userdata import task_from_file
 
 __all__ = [
     "BACKBONES", "TASKS", "Callback", "Comparison", "FitState", "History", "Run", "Setup", "Task",
     "TrainConfig", "build_model", "cache_dir", "classification_metrics", "compare",
     "count_parameters", "evaluate", "fit", "get_backbone", "get_task", "load_tokenizer",
-    "pretrain_source", "profile", "quiet", "setup_chapter", "transfer",
+    "exercises", "pretrain_source", "profile", "quiet", "setup_chapter", "task_from_file",
+    "transfer",
 ]

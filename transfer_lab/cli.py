@@ -1,12 +1,23 @@
-"""The `transfer-lab` command: run the θ_S → θ_T pipeline, list tasks and models (chapter 4)."""
+"""The `transfer-lab` command: run the θ_S → θ_T pipeline, list tasks and models (chapter 4).
+
+A mistake in the input prints one line, what is wrong and how to fix it, and exits with
+status 2 (set TRANSFER_LAB_DEBUG=1 to see the traceback instead). A run checkpoints as it
+goes; `transfer-lab run --resume --out DIR` continues one that was cut short.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
+
+USER_ERRORS = (ValueError, RuntimeError, OSError)  # bad input, missing data, no disk: one line
+CHECKPOINTS = "checkpoints"  # the run's checkpoints, inside --out, removed when it finishes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,22 +37,43 @@ def _fresh_dir(path: Path) -> Path:
     return candidate
 
 
+def _run_dir(args) -> Path:
+    """Return the run's folder: a fresh one, or with --resume the --out of the run to continue."""
+    if not args.resume:
+        default = f"runs/{args.target}-{args.model}-{args.init}-{args.labels}"
+        return _fresh_dir(Path(args.out or default))
+    if not args.out:
+        raise ValueError("--resume needs --out DIR, the folder of the run to continue")
+    out = Path(args.out)
+    if (out / "results.json").exists():
+        raise ValueError(f"{out} holds a finished run (results.json), nothing to resume; run "
+                         "without --resume to start a new one")
+    if (out / CHECKPOINTS).is_dir():
+        print(f"resuming the run in {out}")
+    elif out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} is not the folder of a transfer-lab run (no {CHECKPOINTS}/); "
+                         "check --out, or run without --resume")
+    else:
+        print(f"nothing to resume in {out}: starting the run there")
+    return out
+
+
 def cmd_run(args) -> None:
     """Compare scratch and transfer; print the table, write results.json and curves.png."""
     from .config import quiet
-    from .pipeline import compare
-    from .tasks import get_task
+    from .pipeline import compare, target_config
 
     quiet()
-    task = get_task(args.target)
-    if args.labels > task.size:
-        raise ValueError(f"--labels {args.labels} is more than the {task.size} training "
-                         f"examples of {args.target!r}; use at most {task.size}")
-    out = _fresh_dir(Path(args.out or f"runs/{args.target}-{args.model}-{args.init}-{args.labels}"))
-    result = compare(args.source, args.target, args.model, args.init, args.labels, args.seeds)
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir = _run_dir(args)
+    config = target_config(args.model)
+    if args.epochs:
+        config = config.replace(epochs=args.epochs)
+    result = compare(args.source, args.target, args.model, args.init, args.labels, args.seeds,
+                     config=config, checkpoint_dir=out / CHECKPOINTS,
+                     checkpoint_every=args.checkpoint_every, resume=args.resume)
     result.to_json(out / "results.json")
     result.plot(out / "curves.png")
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     print(result.table())
     print(f"wrote {out / 'results.json'} and {out / 'curves.png'} ({result.seconds:.0f} s)")
 
@@ -88,8 +120,15 @@ def parser() -> argparse.ArgumentParser:
                      help="target training labels (default: %(default)s)")
     run.add_argument("--seeds", type=_positive, default=3, metavar="K",
                      help="seeds per arm (default: %(default)s)")
+    run.add_argument("--epochs", type=_positive, metavar="E",
+                     help="fine-tuning epochs per run (default: the model's target_config)")
     run.add_argument("--out", metavar="DIR", help="output folder (default: runs/…; an existing "
                      "folder with files is never overwritten: a new one is made beside it)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out DIR from its last checkpoint (after a crash, "
+                     "a sleeping laptop, a dead Colab session)")
+    run.add_argument("--checkpoint-every", type=_positive, default=0, metavar="STEPS",
+                     help="checkpoint every STEPS optimizer steps too (default: after each epoch)")
     run.set_defaults(func=cmd_run)
     sub.add_parser("tasks", help="list the tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list the backbones").set_defaults(func=cmd_models)
@@ -107,14 +146,28 @@ def _positive(text: str) -> int:
     return value
 
 
+def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one line: `transfer-lab: warning: …`."""
+    print(f"transfer-lab: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; errors print one line and return 2."""
+    """Run the command line; errors print one line and return 2 (130 when interrupted)."""
     args = parser().parse_args(argv)
     try:
-        args.func(args)
-    except (ValueError, RuntimeError, FileExistsError) as err:
-        print(f"transfer-lab: error: {err}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_one_line
+            args.func(args)
+    except USER_ERRORS as err:
+        if os.environ.get("TRANSFER_LAB_DEBUG"):
+            raise
+        print(f"transfer-lab: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out_dir", None)
+        hint = f"; continue with the same command plus --resume --out {out}" if out else ""
+        print(f"transfer-lab: interrupted{hint}", file=sys.stderr)
+        return 130
     return 0
 
 

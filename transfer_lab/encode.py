@@ -5,9 +5,18 @@ from __future__ import annotations
 from datasets import Dataset
 from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding
 
+from . import validate
 
-def encode_classification(data: Dataset, tokenizer, max_length: int = 64) -> Dataset:
-    """Return `data` tokenized (input_ids, attention_mask, labels), unpadded."""
+
+def encode_classification(data: Dataset, tokenizer, max_length: int = 64, *,
+                          num_labels: int | None = None) -> Dataset:
+    """Return `data` tokenized (input_ids, attention_mask, labels), unpadded.
+
+    The rows are checked first: `text` must hold non-empty strings and `label` class indices
+    (below `num_labels` when it is given); a bad row raises one ValueError naming it.
+    """
+    validate.classification_data(data, num_labels=num_labels, where="the data")
+
     def tok(batch):
         enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
         enc["labels"] = batch["label"]

@@ -125,13 +125,27 @@ def build_model(
 
 
 def reset_head(model: PreTrainedModel, seed: int = 0) -> None:
-    """Re-initialise every module outside the body (the task head), seeded."""
+    """Re-initialise every module outside the body (the task head), seeded, as BERT does.
+
+    `model._init_weights` would skip weights that `from_pretrained` loaded, so the head is
+    initialised explicitly: normal(0, initializer_range) weights, zero biases.
+    """
     import torch
 
-    torch.manual_seed(seed)
-    for name, module in model.named_children():
-        if name != model.base_model_prefix:
-            module.apply(model._init_weights)
+    generator = torch.Generator().manual_seed(seed)
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        for name, child in model.named_children():
+            if name == model.base_model_prefix:
+                continue
+            for module in child.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                    module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+                if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                    module.bias.zero_()
+                if isinstance(module, torch.nn.LayerNorm):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
 
 
 def count_parameters(model, trainable: bool = False) -> int:

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import world
+from . import validate, world
+from .checkpoint import write_atomically
 from .config import TrainConfig, cache_dir, profile
 from .encode import (
     classification_collator,
@@ -35,6 +37,8 @@ from .train import History, fit
 
 INITS = ("supervised", "mlm", "pretrained")
 ARMS = ("scratch", "transfer")
+RUN_ONLY = ("checkpoint_dir", "checkpoint_every", "resume")  # change where, not what, is trained
+SOURCE_CHECKPOINT_EVERY = 100  # steps between checkpoints of θ_S's training
 
 
 def source_config(model: str, init: str) -> TrainConfig:
@@ -63,6 +67,8 @@ def classification_metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
 def _key(*parts) -> str:
     """Return a short hash of the arguments and the world's fingerprint (names a cached θ_S)."""
     shipped = (ASSETS / "tokenizer.json").read_bytes()
+    parts = [{k: v for k, v in p.items() if k not in RUN_ONLY} if isinstance(p, dict) else p
+             for p in parts]
     text = json.dumps([world.fingerprint(), hashlib.sha256(shipped).hexdigest(), *parts],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -83,10 +89,11 @@ def pretrain_source(
     `init="supervised"` trains a classifier on the source task's labels; `init="mlm"` trains a
     masked-language model on the world's unlabeled corpus; `init="pretrained"` uses the
     backbone's own pretrained weights as θ_S. Without `out_dir`, θ_S is cached (keyed by every
-    argument) and reused: a later chapter loads it instead of training again.
+    argument) and reused: a later chapter loads it instead of training again. Training writes
+    checkpoints beside the folder, so a run cut short (a sleeping laptop, a dead Colab session)
+    continues where it stopped when called again.
     """
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+    validate.choice("init", init, INITS)
     backbone = get_backbone(model)
     if init == "pretrained":
         if backbone.config is not None:
@@ -105,6 +112,8 @@ def pretrain_source(
                               "(transfer-lab never overwrites your files)")
     tokenizer = load_tokenizer(model)
     pretrained = backbone.config is None
+    resumable = dict(checkpoint_dir=target.with_name(f".{target.name}.checkpoints"),
+                     checkpoint_every=SOURCE_CHECKPOINT_EVERY, resume=True)
     if init == "supervised":
         net = build_model(model, "classification", task.num_labels, seed=seed,
                           pretrained=pretrained)
@@ -113,17 +122,18 @@ def pretrain_source(
         net.config.id2label = dict(enumerate(task.labels))
         net.config.label2id = {name: i for i, name in enumerate(task.labels)}
         history = fit(net, data, config=config.replace(seed=seed),
-                      collate_fn=classification_collator(tokenizer))
+                      collate_fn=classification_collator(tokenizer), **resumable)
     else:
         net = build_model(model, "mlm", seed=seed, pretrained=pretrained)
         data = encode_mlm(world.mlm_corpus(examples, seed), tokenizer, config.max_length)
         history = fit(net, data, config=config.replace(seed=seed),
-                      collate_fn=mlm_collator(tokenizer, seed=seed))
+                      collate_fn=mlm_collator(tokenizer, seed=seed), **resumable)
     _save_atomically(net, tokenizer, target, {
         "source": source if task else "world mlm corpus", "model": model, "init": init,
         "examples": examples, "steps": len(history.steps), "seconds": history.seconds,
         "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
         "config": config.to_dict()})
+    shutil.rmtree(resumable["checkpoint_dir"], ignore_errors=True)
     return target
 
 
@@ -169,8 +179,10 @@ def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int 
     task = get_task(target)
     if labels < 1:
         raise ValueError(f"--labels must be at least 1 (got {labels})")
-    train = encode_classification(task.load("train", labels, seed), tokenizer, max_length)
-    test = encode_classification(task.load("test"), tokenizer, max_length)
+    train = encode_classification(task.load("train", labels, seed), tokenizer, max_length,
+                                  num_labels=task.num_labels)
+    test = encode_classification(task.load("test"), tokenizer, max_length,
+                                 num_labels=task.num_labels)
     return train, test
 
 
@@ -182,23 +194,47 @@ def transfer(
     model: str = "tiny",
     config: TrainConfig | None = None,
     data=None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
 ) -> tuple[Run, torch.nn.Module]:
     """Fine-tune θ_T(0) = θ_S (or random when θ_S is None) on the target; return (Run, θ_T*).
 
     θ_S's body is loaded with `from_pretrained`, the target gets a new head and a fresh
     optimizer. `data` = (train, test) already encoded, to share them between arms.
+    `checkpoint_dir`, `checkpoint_every` and `resume` go to `fit`.
     """
     task = get_task(target)
     config = (config or target_config(model)).replace(seed=seed)
+    if theta_S is not None:
+        _check_head(theta_S, task, model)
     tokenizer = load_tokenizer(str(theta_S) if theta_S else model)
     train, test = data or target_data(target, labels, seed, tokenizer, config.max_length)
+    for part, name in ((train, "the training data"), (test, "the test data")):
+        validate.not_empty(part, name)
+        validate.labels(part["labels"][:], task.labels, where=name)
     net = build_model(model, "classification", task.num_labels, theta=theta_S, seed=seed)
     net.config.id2label = dict(enumerate(task.labels))
     net.config.label2id = {name: i for i, name in enumerate(task.labels)}
     history = fit(net, train, test, config=config, collate_fn=classification_collator(tokenizer),
-                  metric_fn=classification_metric)
+                  metric_fn=classification_metric, checkpoint_dir=checkpoint_dir,
+                  checkpoint_every=checkpoint_every, resume=resume)
     metrics = {k: v for k, v in history.evals[-1].items() if k not in ("step", "epoch")}
     return Run("scratch" if theta_S is None else "transfer", seed, metrics, history), net
+
+
+_SAID: set = set()
+
+
+def _check_head(theta_S, task, model: str) -> None:
+    """Check θ_S's folder; say once when its head has another number of labels than the task."""
+    size = validate.head_size(validate.theta_folder(theta_S, model))
+    if size is not None and size != task.num_labels and (str(theta_S), task.name) not in _SAID:
+        _SAID.add((str(theta_S), task.name))
+        warnings.warn(f"θ_S in {theta_S} has a {size}-label head and {task.name!r} has "
+                      f"{task.num_labels} labels: the target gets a new {task.num_labels}-label "
+                      "head (its body still comes from θ_S)", stacklevel=3)
 
 
 @dataclass
@@ -246,7 +282,7 @@ class Comparison:
     def to_json(self, path: str | Path) -> Path:
         """Write the comparison to a JSON file and return its path."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
+        write_atomically(path, json.dumps(self.to_dict(), indent=2))
         return path
 
     @classmethod
@@ -272,24 +308,85 @@ def compare(
     config: TrainConfig | None = None,
     theta_S: str | Path | None = None,
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
 ) -> Comparison:
-    """Run scratch and transfer on the same target data, labels, steps and seeds."""
+    """Run scratch and transfer on the same target data, labels, steps and seeds.
+
+    With `checkpoint_dir`, each finished run is recorded there and the run in progress is
+    checkpointed (every `checkpoint_every` steps and each epoch); `resume=True` skips the
+    recorded runs and continues the interrupted one, so the result equals an uninterrupted one.
+    """
     start = time.perf_counter()
-    if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1 (got {seeds})")
-    get_task(target)
+    _check_arguments(source, target, model, init, labels, seeds, theta_S)
     theta_S = theta_S or pretrain_source(source, model, init)
     config = (config or target_config(model)).replace(progress=False)
     result = Comparison(source, target, model, init, labels, seeds, {a: [] for a in ARMS},
                         str(theta_S), config.to_dict())
+    runs_dir = _runs_dir(checkpoint_dir, result, resume)
     tokenizer = load_tokenizer(str(theta_S))
     runs = [(seed, arm) for seed in range(seeds) for arm in ARMS]
     data = {}
     for seed, arm in tqdm(runs, desc="fine-tune", disable=not progress):
+        record = runs_dir / f"{arm}-seed{seed}.json" if runs_dir else None
+        if resume and record and record.exists():  # finished before the interruption
+            result.arms[arm].append(json.loads(record.read_text()))
+            continue
         if seed not in data:  # both arms of a seed see the same examples
             data = {seed: target_data(target, labels, seed, tokenizer, config.max_length)}
+        run_dir = record.with_suffix("") if record else None
         run, _ = transfer(theta_S if arm == "transfer" else None, target, labels, seed, model,
-                          config, data=data[seed])
+                          config, data=data[seed], checkpoint_dir=run_dir,
+                          checkpoint_every=checkpoint_every, resume=resume)
         result.arms[arm].append(run.to_dict())
+        if record:
+            write_atomically(record, json.dumps(run.to_dict()))
+            shutil.rmtree(run_dir, ignore_errors=True)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _check_arguments(source, target, model, init, labels, seeds, theta_S) -> None:
+    """Raise on a bad argument of `compare` before anything is trained."""
+    validate.choice("init", init, INITS)
+    task = get_task(target)
+    if task.kind != "classification":
+        raise ValueError(f"task {target!r} is a {task.kind} task; compare() and transfer-lab run "
+                         "take a classification target (see transfer-lab tasks)")
+    if theta_S is None and init == "supervised":
+        get_task(source).require_data()
+    get_backbone(model)
+    task.require_data()
+    for name, value in (("labels", labels), ("seeds", seeds)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{name} must be at least 1 (got {value!r})")
+    if labels > task.size:
+        raise ValueError(f"--labels {labels} is more than the {task.size} training examples of "
+                         f"{target!r}; use at most {task.size}")
+
+
+def _runs_dir(checkpoint_dir, result: Comparison, resume: bool) -> Path | None:
+    """Return the folder of a comparison's checkpoints; on resume, check it is the same one."""
+    if checkpoint_dir is None:
+        if resume:
+            raise ValueError("resume=True needs the folder of the comparison: pass "
+                             "checkpoint_dir=...")
+        return None
+    folder = Path(checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in result.to_dict().items() if k not in ("arms", "seeds", "seconds")}
+    card = folder / "comparison.json"
+    if not resume and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} holds checkpoints of an earlier comparison; pass "
+                              "resume=True to continue it, or choose a new folder")
+    if resume and card.exists():
+        saved = json.loads(card.read_text())
+        for key, value in settings.items():
+            if saved.get(key) != json.loads(json.dumps(value)):
+                raise ValueError(f"{folder} holds a comparison with {key}={saved.get(key)!r}, "
+                                 f"not {value!r}; resume with the same settings, or use a new "
+                                 "folder")
+    else:
+        write_atomically(card, json.dumps(settings, indent=2))
+    return folder

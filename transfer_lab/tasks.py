@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
-from . import world
+from . import validate, world
 from .config import profile
 
 SPLIT_SEEDS = {"train": 1, "test": 2}  # train and test texts come from different streams
@@ -36,17 +36,37 @@ class Task:
         return len(self.labels)
 
     def load(self, split: str = "train", n: int | None = None, seed: int = 0) -> Dataset:
-        """Return `n` examples of a split as a `datasets.Dataset` (columns: text, label)."""
-        if split not in SPLIT_SEEDS:
-            raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLIT_SEEDS)}")
+        """Return `n` examples of a split as a `datasets.Dataset` (columns: text, label).
+
+        The rows are checked: an empty split, a text that is not a string or is empty, or a
+        label that is not a class index of this task raises one ValueError naming the row.
+        """
+        validate.choice("split", split, SPLIT_SEEDS)
         if n is None:
             n = self.size if split == "train" else profile().test_examples
-        if n < 1:
-            raise ValueError(f"asked for {n} examples of {self.name!r}; ask for at least 1")
-        if n > self.size:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"asked for {n!r} examples of {self.name!r}; ask for a whole "
+                             "number, at least 1")
+        if split == "train" and n > self.size:
             raise ValueError(f"task {self.name!r} has {self.size} training examples; "
                              f"ask for at most {self.size}")
-        return self.loader(split, n, seed)
+        self.require_data()
+        data = self.loader(split, n, seed)
+        where = f"task {self.name!r} ({split})"
+        if self.kind == "classification":
+            validate.classification_data(data, self.labels, where=where)
+        else:
+            validate.not_empty(data, where)
+        return data
+
+    def require_data(self) -> None:
+        """Raise one clear error when the task's data is on the hub and the hub is offline."""
+        if self.hub and offline():
+            fix = ("set TRANSFER_LAB_PROFILE=full on a machine with a network" if profile().offline
+                   else "unset HF_HUB_OFFLINE (and connect to a network)")
+            raise RuntimeError(f"task {self.name!r} needs the Hugging Face hub, which is offline "
+                               f"here; use the quick profile's tasks (transfer-lab tasks), or "
+                               f"{fix}")
 
 
 TASKS: dict[str, Task] = {}
@@ -60,9 +80,7 @@ def register(task: Task) -> Task:
 
 def get_task(name: str) -> Task:
     """Return the registered task called `name`."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
-    return TASKS[name]
+    return TASKS[validate.choice("task", name, TASKS)]
 
 
 def _world_loader(make: Callable[[int, int], list[world.Example]]):
@@ -132,13 +150,9 @@ def standardize(ds: Dataset, spec: HubSpec) -> Dataset:
 
 
 def _hub_loader(name: str, spec: HubSpec):
-    """Return a loader for a hub task; offline, it raises one clear error."""
+    """Return a loader for a hub task (Task.load says when the hub is offline)."""
 
     def load(split: str, n: int, seed: int) -> Dataset:
-        if offline():
-            raise RuntimeError(f"task {name!r} needs the Hugging Face hub, which is offline here; "
-                               "use the quick profile's tasks (transfer-lab tasks) or set "
-                               "TRANSFER_LAB_PROFILE=full with a network")
         from datasets import load_dataset
 
         ds = load_dataset(spec.path, spec.config, split=spec.splits[split])

@@ -10,14 +10,17 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, skip_first_batches
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import default_data_collator, get_scheduler
 
+from . import validate
+from .checkpoint import Saver
 from .config import TrainConfig
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], dict]
@@ -88,40 +91,61 @@ def fit(
     metric_fn: MetricFn | None = None,
     groups: list[dict] | None = None,
     callbacks: Sequence[Callback] = (),
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
 ) -> History:
     """Train `model` on `train_data` and return its History (loss per step, metrics per epoch).
 
     `groups` are the optimizer's parameter groups (default: all trainable weights at
-    `config.lr`); fine-tuning strategies (chapter 7) pass their own.
+    `config.lr`); fine-tuning strategies (chapter 7) pass their own. With `checkpoint_dir`, a
+    checkpoint is written every `checkpoint_every` steps and after each epoch; `resume=True`
+    continues from the newest good one, bit for bit (chapter 6). A loss that becomes NaN or
+    infinite stops training with `TrainingDiverged`.
     """
     config = config or TrainConfig()
+    validate.train_config(config)
+    validate.not_empty(train_data, "train_data")
     set_seed(config.seed)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
-    train_loader = loader(train_data, config.batch_size, collate_fn, shuffle=True, seed=config.seed)
+    saver = Saver(checkpoint_dir, checkpoint_every, settings=_settings(config, train_data),
+                  main=accelerator.is_main_process)
+    train_loader = loader(train_data, config.batch_size, saver.collator(collate_fn), shuffle=True,
+                          seed=config.seed)
     total = config.max_steps or config.epochs * len(train_loader)
     epochs = math.ceil(total / len(train_loader))
     optimizer = torch.optim.AdamW(groups or param_groups(model, config.lr, config.weight_decay))
     scheduler = get_scheduler(config.scheduler, optimizer, int(config.warmup_ratio * total), total)
+    saver.track(model, optimizer, scheduler, data=train_loader.generator)
     model, optimizer, train_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, scheduler)
     writer = _tensorboard(config, accelerator)
-    state, history, start = FitState(model, optimizer), History(), time.perf_counter()
+    state, history = FitState(model, optimizer), History()
+    found = saver.resume() if resume else None  # weights, optimizer, scheduler, RNGs, history
+    if found:
+        state.step, history = found.step, History(**found.history)
+    start_epoch, done = (found.epoch, found.batch) if found else (0, 0)
+    start = time.perf_counter() - history.seconds
     show = config.progress and accelerator.is_main_process
-    bar = tqdm(total=total, desc="fit", disable=not show)
-    for state.epoch in range(epochs):
+    bar = tqdm(total=total, initial=state.step, desc="fit", disable=not show)
+    for state.epoch in range(start_epoch, epochs):
         model.train()
+        saver.epoch_started()
         for cb in callbacks:
             cb.on_epoch_start(state)
-        for batch in train_loader:
+        for batch in skip_first_batches(train_loader, done) if done else train_loader:
             loss = model(**batch).loss
+            state.loss = _finite(loss.item(), "loss", state, config, saver)
             accelerator.backward(loss)
             if config.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                if norm is not None and config.mixed_precision != "fp16":  # fp16 skips inf steps
+                    _finite(float(norm), "gradient norm", state, config, saver)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             state.step += 1
-            state.loss = loss.item()
+            done += 1
             lr = scheduler.get_last_lr()[0]
             history.steps.append({"step": state.step, "epoch": state.epoch, "loss": state.loss,
                                   "lr": lr})
@@ -134,6 +158,8 @@ def fit(
                 cb.on_step_end(state)
             if state.step >= total:
                 break
+            saver.step_done(state.step, state.epoch, done, len(train_loader), history)
+        done = 0
         last = state.step >= total
         if eval_data is not None and (last or (config.eval_every and
                                                (state.epoch + 1) % config.eval_every == 0)):
@@ -145,13 +171,37 @@ def fit(
                     writer.add_scalar(f"eval/{k}", v, state.step)
         for cb in callbacks:
             cb.on_epoch_end(state)
+        history.seconds = time.perf_counter() - start
+        saver.save(state.step, state.epoch + 1, 0, history)
         if last:
             break
     bar.close()
     if writer:
         writer.close()
+    saver.finish()
     history.seconds = time.perf_counter() - start
     return history
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the gradient norm became NaN or infinite, so training stopped."""
+
+
+def _finite(value: float, what: str, state: FitState, config: TrainConfig, saver: Saver) -> float:
+    """Return `value` if it is finite; else raise TrainingDiverged naming the step and the fix."""
+    if math.isfinite(value):
+        return value
+    kept = f"; the last good checkpoint is kept in {saver.latest}" if saver.latest else ""
+    raise TrainingDiverged(f"training diverged: the {what} became {value} at step "
+                           f"{state.step + 1} (epoch {state.epoch + 1}); lower the learning rate "
+                           f"(lr={config.lr:g}; try {config.lr / 10:g}){kept}")
+
+
+def _settings(config: TrainConfig, train_data) -> dict:
+    """Return what a resumed run must share with the run it continues (checked on resume)."""
+    keys = ("lr", "epochs", "max_steps", "batch_size", "warmup_ratio", "scheduler",
+            "weight_decay", "max_grad_norm", "seed", "mixed_precision")
+    return {**{k: getattr(config, k) for k in keys}, "examples": len(train_data)}
 
 
 def _tensorboard(config: TrainConfig, accelerator: Accelerator):
@@ -174,6 +224,7 @@ def evaluate(
     accelerator: Accelerator | None = None,
 ) -> dict:
     """Return the mean loss on `data` and, with `metric_fn`, the metrics of its predictions."""
+    validate.not_empty(data, "the evaluation data")
     accelerator = accelerator or Accelerator()
     was_training = model.training
     model.eval()

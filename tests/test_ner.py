@@ -1,0 +1,132 @@
+"""Tests of transfer_lab.ner: world sentences, label alignment on word pieces, metric glue."""
+
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, List, Value
+from transformers import AutoModelForTokenClassification
+
+from transfer_lab import ner
+from transfer_lab.models import load_tokenizer, model_config
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("tiny")
+
+
+def test_align_labels_hand_made_word_ids():
+    # [CLS] xavier(x ##a ##vie ##r) lives in barcelona(bar ##cel ##on ##a) [SEP]
+    word_ids = [None, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, None]
+    labels = ner.align_labels(word_ids, [1, 0, 0, 3])
+    assert labels == [-100, 1, -100, -100, -100, 0, 0, 3, -100, -100, -100, -100]
+
+
+def test_encode_ner_labels_first_piece_of_each_word(tokenizer):
+    words = ["xavier", "lives", "in", "barcelona", "."]
+    tags = ["B-PER", "O", "O", "B-LOC", "O"]
+    enc = ner.encode_ner(Dataset.from_dict({"tokens": [words], "tags": [tags]}), tokenizer)
+    pieces = tokenizer.convert_ids_to_tokens(enc[0]["input_ids"])
+    labels = enc[0]["labels"]
+    assert len(pieces) > len(words) + 2, pieces  # the unknown names really are split
+    # reading the labelled pieces back gives one tag per word, on the word's first piece
+    kept = [(p, ner.LABELS[lab])
+            for p, lab in zip(pieces, labels, strict=True) if lab != ner.IGNORE]
+    assert [t for _, t in kept] == tags
+    assert all(not p.startswith("##") for p, _ in kept)
+    assert labels[0] == labels[-1] == ner.IGNORE  # [CLS] and [SEP]
+    assert sum(p.startswith("##") for p in pieces) == sum(lab == ner.IGNORE for lab in labels) - 2
+
+
+def test_encode_ner_rejects_unknown_tags(tokenizer):
+    data = Dataset.from_dict({"tokens": [["acme"]], "tags": [["B-MISC"]]})
+    with pytest.raises(ValueError, match="B-MISC"):
+        ner.encode_ner(data, tokenizer)
+
+
+def test_sentences_are_seeded_iob2_and_domains_differ():
+    a, b = ner.sentences("reviews", 50, 0), ner.sentences("reviews", 50, 0)
+    assert a["tokens"] == b["tokens"] and a["tags"] == b["tags"]
+    assert a["tokens"] != ner.sentences("reviews", 50, 1)["tokens"]
+    for words, tags in zip(a["tokens"], a["tags"], strict=True):
+        assert len(words) == len(tags)
+        for prev, tag in zip(["O"] + tags[:-1], tags, strict=True):
+            if tag.startswith("I-"):
+                assert prev[2:] == tag[2:], (words, tags)
+    kinds = {t[2:] for tags in a["tags"] for t in tags if t != "O"}
+    assert kinds == {"PER", "LOC", "ORG", "PROD"}
+    news = ner.sentences("news", 50, 0)
+    assert set(map(tuple, news["tokens"])).isdisjoint(set(map(tuple, a["tokens"])))
+    with pytest.raises(ValueError, match="news"):
+        ner.sentences("sports", 1, 0)
+
+
+def test_metric_glue_from_logits_skips_ignored_tokens():
+    names = ner.LABELS
+    gold_words = [["B-PER", "O", "B-LOC"], ["B-PROD", "I-PROD"]]
+    pred_words = [["B-PER", "O", "B-ORG"], ["B-PROD", "I-PROD"]]
+    # token rows: [CLS] w0 w1 ##piece w2 [SEP] / [CLS] w0 w1 [SEP] [PAD] [PAD]
+    rows = [[None, 0, 1, None, 2, None], [None, 0, 1, None, None, None]]
+    labels = torch.full((2, 6), ner.IGNORE)
+    logits = torch.zeros(2, 6, len(names))
+    for r, (row, gold, pred) in enumerate(zip(rows, gold_words, pred_words, strict=True)):
+        for t, w in enumerate(row):
+            if w is not None:
+                labels[r, t] = names.index(gold[w])
+                logits[r, t, names.index(pred[w])] = 5.0
+            else:
+                logits[r, t, names.index("B-ORG")] = 9.0  # ignored tokens must not count
+    gold, pred = ner.tags_from_logits(logits, labels)
+    assert gold == gold_words and pred == pred_words
+    # gold entities PER, LOC, PROD; predicted PER, ORG, PROD; 2 correct: P = R = F1 = 2/3
+    m = ner.ner_metric()(logits, labels)
+    assert m["f1"] == pytest.approx(2 / 3) and m["precision"] == pytest.approx(2 / 3)
+
+
+def test_from_conll_maps_hub_schema_to_tag_names():
+    names = list(ner.CONLL_LABELS)
+    features = Features({
+        "id": Value("string"), "tokens": List(Value("string")),
+        "pos_tags": List(Value("int32")), "chunk_tags": List(Value("int32")),
+        "ner_tags": List(ClassLabel(names=names))})
+    ds = Dataset.from_dict({"id": ["0"], "tokens": [["EU", "rejects", "German", "call"]],
+                            "pos_tags": [[1, 2, 3, 4]], "chunk_tags": [[1, 2, 3, 4]],
+                            "ner_tags": [[3, 0, 7, 0]]}, features=features)
+    out = ner.from_conll(ds)
+    assert out.column_names == ["tokens", "tags"]
+    assert out[0]["tags"] == ["B-ORG", "O", "B-MISC", "O"]
+    enc = ner.encode_ner(out, load_tokenizer("tiny"), labels=ner.CONLL_LABELS)
+    assert [x for x in enc[0]["labels"] if x != ner.IGNORE] == [3, 0, 7, 0]
+
+
+def test_conll_offline_error_names_the_quick_profile(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="quick profile"):
+        ner.get_task("conll2003").load("train", 10)
+    with pytest.raises(ValueError, match="ner_reviews"):
+        ner.get_task("ner_sports")
+
+
+def test_new_head_from_a_same_shaped_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    kw = dict(num_labels=len(ner.LABELS))
+    saved = AutoModelForTokenClassification.from_config(model_config("tiny", **kw))
+    saved.save_pretrained(tmp_path)
+    net = ner.build_ner_model("tiny", tmp_path, seed=1)
+    emb = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(net.state_dict()[emb], saved.state_dict()[emb])  # the body is θ_S
+    assert not torch.equal(net.classifier.weight, saved.classifier.weight)  # the head is new
+    again = ner.build_ner_model("tiny", tmp_path, seed=1)
+    assert torch.equal(net.classifier.weight, again.classifier.weight)  # seeded
+    assert net.config.id2label[1] == "B-PER"
+
+
+def test_transfer_runs_and_reports_entity_f1():
+    config = ner.target_config().replace(epochs=2, eval_every=1, progress=False)
+    tok = load_tokenizer("tiny")
+    data = ner.target_data("ner_reviews", 8, 0, tok, test_examples=16)
+    run, net = ner.transfer(None, "ner_reviews", 8, 0, config=config, data=data)
+    assert [p["epoch"] for p in run["curve"]] == [1, 2]
+    assert 0.0 <= run["f1"] <= 1.0 and {"precision", "recall"} <= set(run)
+    words = ["alice", "bought", "the", "zentek", "phone", "."]
+    tagged = ner.tag(net, tok, words)
+    assert [w for w, _, _ in tagged] == words and all(t in ner.LABELS for _, _, t in tagged)
