@@ -103,7 +103,8 @@ def pretrain_source(
     task = get_task(source) if init == "supervised" else None
     config = config or source_config(model, init)
     examples = examples or profile().source_examples
-    key = _key(source if task else "mlm", model, init, examples, config.to_dict(), seed)
+    learning = {k: v for k, v in config.to_dict().items() if k not in ("progress", "log_dir")}
+    key = _key(source if task else "mlm", model, init, examples, learning, seed)
     target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-{init}-{key}"
     if (target / "config.json").exists() and not out_dir:
         return target
