@@ -12,12 +12,13 @@ __version__ = "0.1.0"
 
 from . import exercises  # tl.exercises.check(...)
 from .chapter import Setup, setup_chapter
+from .checkpoint import CheckpointError
 from .config import TrainConfig, cache_dir, profile, quiet
 from .metrics import classification_metrics
 from .models import BACKBONES, build_model, count_parameters, get_backbone, load_tokenizer
 from .pipeline import Comparison, Run, compare, pretrain_source, transfer
 from .tasks import TASKS, Task, get_task
-from .train import Callback, FitState, History, evaluate, fit
+from .train import Callback, FitState, History, TrainingDiverged, evaluate, fit
 from .userdata import task_from_file
 
 __all__ = [
@@ -25,5 +26,5 @@ __all__ = [
     "TrainConfig", "build_model", "cache_dir", "classification_metrics", "compare",
     "count_parameters", "evaluate", "fit", "get_backbone", "get_task", "load_tokenizer",
     "exercises", "pretrain_source", "profile", "quiet", "setup_chapter", "task_from_file",
-    "transfer",
+    "transfer", "TrainingDiverged", "CheckpointError",
 ]
