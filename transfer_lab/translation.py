@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,7 @@ from transformers import (
 )
 
 from . import world
-from .config import TrainConfig, cache_dir, profile
+from .config import TrainConfig, cache_dir
 from .metrics import translation_metrics
 from .models import load_tokenizer, model_config
 from .tasks import SPLIT_SEEDS, Task, offline, register
@@ -165,8 +166,8 @@ def _hub_pair_loader(name: str, spec: PairSpec):
     def load(split: str, n: int, seed: int) -> Dataset:
         if offline():
             raise RuntimeError(f"task {name!r} needs the Hugging Face hub, which is offline here; "
-                               "use the quick profile's task 'toy_translation' or set "
-                               "TRANSFER_LAB_PROFILE=full with a network")
+                               "use the quick profile's task 'toy_translation', or set "
+                               "TRANSFER_LAB_PROFILE=full on a machine with a network")
         from datasets import load_dataset
 
         ds = load_dataset(spec.path, spec.config, split=spec.splits[split])
@@ -318,11 +319,12 @@ def seq2seq_config() -> TrainConfig:
 def train_translation(theta_S: str | Path | None, train: Dataset, test: Dataset, *,
                       backbone: str = "tiny", seed: int = 0, config: TrainConfig | None = None,
                       num_beams: int = 4, warm_start: str = "both",
-                      ) -> tuple[dict, History, EncoderDecoderModel]:
-    """Fine-tune an encoder–decoder from θ_S (or random) on pairs; return (metrics, history, θ_T*).
+                      ) -> tuple[dict, History, EncoderDecoderModel, list[str]]:
+    """Fine-tune an encoder–decoder from θ_S (or random); return (metrics, history, θ_T*, outputs).
 
-    `train` and `test` have columns source, target; metrics are BLEU and chrF (0..100) of
-    beam-search translations of the test sources against their references.
+    `train` and `test` have columns source, target; the outputs are the beam-search
+    translations of the test sources, and the metrics their BLEU and chrF (0..100) against
+    the references, and the share translated exactly.
     """
     config = (config or seq2seq_config()).replace(seed=seed)
     tokenizer = load_tokenizer(str(theta_S) if theta_S else backbone)
@@ -335,7 +337,7 @@ def train_translation(theta_S: str | Path | None, train: Dataset, test: Dataset,
     metrics = translation_metrics(hypotheses, list(test["target"]))
     exact = [h == r for h, r in zip(hypotheses, test["target"], strict=True)]
     metrics["exact_match"] = float(np.mean(exact))
-    return metrics, history, model
+    return metrics, history, model, hypotheses
 
 
 @dataclass
@@ -426,35 +428,57 @@ def compare_translation(theta_S: str | Path, *, target: str = "toy_translation",
     for seed in range(seeds):
         train = task.load("train", pairs, seed)
         for arm, theta in (("scratch", None), ("transfer", theta_S)):
-            metrics, history, model = train_translation(theta, train, test, backbone=backbone,
-                                                        seed=seed, config=config,
-                                                        num_beams=num_beams)
+            metrics, history, model, outputs = train_translation(
+                theta, train, test, backbone=backbone, seed=seed, config=config,
+                num_beams=num_beams)
             result.arms[arm].append({"seed": seed, **metrics, "seconds": history.seconds,
-                                     "train_loss": [s["loss"] for s in history.steps]})
+                                     "train_loss": [s["loss"] for s in history.steps],
+                                     "hypotheses": outputs})
             result.models[arm].append(model)
     result.seconds = time.perf_counter() - start
     return result
 
 
-@torch.inference_mode()
-def source_dependence(model: EncoderDecoderModel, tokenizer, pairs: Dataset,
-                      max_length: int = 32) -> dict[str, float]:
-    """Return the loss on `pairs` with their own sources and with sources of other pairs.
+# --- a closer look: which words come out right, and can the encoder tell words apart? -----
 
-    A decoder that listens to the source loses much more when the sources are swapped;
-    one that only models the target language barely notices.
+CONTENT = ADJECTIVES | NOUNS | set(world.PEOPLE) | set(world.PLACES)
+
+
+def word_recall(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """Return the share of the references' content and function words found in the hypotheses.
+
+    Content words translate adjectives, nouns, names and places; function words are the rest
+    (verbs, negation, intensifiers, conjunctions, prepositions). Order is ignored.
     """
-    model.eval()
-    collate = seq2seq_collator(tokenizer)
-    data = encode_seq2seq(pairs, tokenizer, max_length)
-    losses = {}
-    for name, shift in (("own_source", 0), ("other_source", 1)):
-        batch = collate([data[i] for i in range(len(data))])
-        sources = {k: batch[k].roll(shift, dims=0) for k in ("input_ids", "attention_mask")}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_DEPRECATED_LOSS)
-            losses[name] = float(model(**sources, labels=batch["labels"]).loss)
-    return losses
+    content = {lexicon()[w] for w in CONTENT if w in lexicon()}
+    found = {"content": [0, 0], "function": [0, 0]}
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        left = Counter(hyp.split())
+        for word in ref.split():
+            kind = "content" if word in content else "function"
+            found[kind][1] += 1
+            if left[word] > 0:
+                found[kind][0] += 1
+                left[word] -= 1
+    return {kind: hit / max(total, 1) for kind, (hit, total) in found.items()}
+
+
+@torch.inference_mode()
+def word_similarity(encoder, tokenizer, words: list[str],
+                    template: str = "the plot was {} .") -> float:
+    """Return the mean cosine similarity of the encoder's vectors of `words` in one context.
+
+    Near 1, the encoder gives every word of the list almost the same vector, and a decoder
+    reading it cannot tell which of them the sentence used.
+    """
+    encoder.eval()
+    enc = tokenizer([template.format(w) for w in words], return_tensors="pt", padding=True,
+                    return_token_type_ids=False)
+    position = tokenizer.tokenize(template.format("[MASK]")).index("[MASK]") + 1  # after [CLS]
+    vectors = encoder(**enc).last_hidden_state[:, position]
+    vectors = torch.nn.functional.normalize(vectors, dim=-1)
+    n = len(words)
+    return float(((vectors @ vectors.T).sum() - n) / (n * n - n))
 
 
 def _get(name: str) -> Task:
@@ -468,6 +492,9 @@ def _get(name: str) -> Task:
     return task
 
 
-__all__ = ["HUB_PAIRS", "TranslationComparison", "build_seq2seq", "compare_translation",
-           "encode_seq2seq", "english_sentence", "profile", "seq2seq_collator", "to_toy",
-           "toy_pairs", "train_translation", "translate"]
+__all__ = [
+    "HUB_PAIRS", "TOY", "TranslationComparison", "build_seq2seq", "compare_translation",
+    "encode_seq2seq", "english_sentence", "monolingual_corpus", "pretrain_bilingual",
+    "seq2seq_collator", "seq2seq_config", "set_special_tokens", "standardize_pairs", "to_toy",
+    "toy_pairs", "train_translation", "translate", "word_recall", "word_similarity",
+]
