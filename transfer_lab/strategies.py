@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .config import TrainConfig
 from .encode import classification_collator
 from .metrics import classification_metrics
 from .models import build_model, get_backbone, load_tokenizer
@@ -236,7 +237,7 @@ def fine_tune(
     train,
     test,
     *,
-    config,
+    config: TrainConfig,
     model: str = "tiny",
     num_labels: int = 2,
     new_head: bool = True,
