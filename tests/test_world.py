@@ -60,4 +60,6 @@ def test_every_offline_task_prints_examples():
     for task in TASKS.values():
         if not task.hub:
             ds = task.load("train", 3, 0)
-            assert all(isinstance(t, str) and t for t in ds["text"])
+            columns = ("source", "target") if task.kind == "seq2seq" else ("text",)
+            for column in columns:
+                assert all(isinstance(t, str) and t for t in ds[column]), (task.name, column)
