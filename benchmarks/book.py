@@ -1,10 +1,12 @@
 """Execute every notebook of the book (quick profile): wall time and peak RSS per notebook.
 
-    python -m benchmarks.book
+    python -m benchmarks.book            # fresh θ_S cache, outputs into a temp folder
+    python -m benchmarks.book --inplace  # authors: also store the new outputs in the book
 
 Goals: each notebook ≤ 90 s, all together ≤ 10 min, peak ≤ 3 GB. Notebooks run into a temp
-copy (the book's stored outputs are not touched); θ_S checkpoints come from a fresh cache, so
-the first notebook that needs one pays for training it, as in CI.
+copy (the book's stored outputs are not touched) unless --inplace; θ_S checkpoints come from a
+fresh cache (--warm: the usual one), so the first notebook that needs one pays for training it,
+as in CI.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def notebooks() -> list[Path]:
 
 
 def run(nb: Path, out_dir: Path, env: dict) -> dict:
-    """Execute one notebook into out_dir; return its wall time, peak RSS and status."""
+    """Execute one notebook into out_dir (its own folder: in place); return time, RSS, status."""
     cmd = [sys.executable, "-c", RUNNER, sys.executable, "-m", "jupyter", "nbconvert",
            "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=900",
            "--output-dir", str(out_dir), "--output", nb.stem, str(nb)]
@@ -48,7 +50,7 @@ def run(nb: Path, out_dir: Path, env: dict) -> dict:
             "ok": proc.returncode == 0, "error": proc.stderr[-500:] if proc.returncode else ""}
 
 
-def main(fresh_cache: bool = True) -> dict:
+def main(fresh_cache: bool = True, inplace: bool = False) -> dict:
     """Run the whole book once and print and save the table."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -57,7 +59,7 @@ def main(fresh_cache: bool = True) -> dict:
             env["TRANSFER_LAB_CACHE"] = str(Path(tmp) / "cache")
         rows = []
         for nb in notebooks():
-            rows.append(run(nb, Path(tmp) / "out", env))
+            rows.append(run(nb, nb.parent if inplace else Path(tmp) / "out", env))
             r = rows[-1]
             flag = "" if r["ok"] else "  FAILED"
             print(f"{r['notebook']:<40}{r['seconds']:>7.1f} s{r['peak_rss_mb']:>8.0f} MiB{flag}")
@@ -70,4 +72,4 @@ def main(fresh_cache: bool = True) -> dict:
 
 
 if __name__ == "__main__":
-    main(fresh_cache="--warm" not in sys.argv)
+    main(fresh_cache="--warm" not in sys.argv, inplace="--inplace" in sys.argv)

@@ -71,7 +71,42 @@ def pooling_wrong(hidden, mask):  # counts the padding
     return hidden.mean(1)
 
 
+def budget_right(labels, n, seed):
+    import random
+
+    rng, classes = random.Random(seed), sorted(set(labels))
+    by_class = {c: [i for i, y in enumerate(labels) if y == c] for c in classes}
+    return [i for c in classes for i in rng.sample(by_class[c], n // len(classes))]
+
+
+def budget_wrong(labels, n, seed):  # the first n rows: one class only
+    return list(range(n))
+
+
+def schedule_right(step, total, warmup, lr):
+    if step < warmup:
+        return lr * step / warmup
+    return lr * max(0.0, (total - step) / (total - warmup))
+
+
+def schedule_wrong(step, total, warmup, lr):  # decays from step 0, no warm-up
+    return lr * (total - step) / total
+
+
+def match_right(budgets, scratch, goal):
+    reached = [b for b, acc in zip(budgets, scratch, strict=True) if acc >= goal]
+    return min(reached) if reached else None
+
+
+def match_wrong(budgets, scratch, goal):  # strict >, misses equality
+    reached = [b for b, acc in zip(budgets, scratch, strict=True) if acc > goal]
+    return min(reached) if reached else None
+
+
 ANSWERS = {
+    "ch1-label-budget": (budget_right, budget_wrong, "equally|4 of each"),
+    "ch6-warmup-schedule": (schedule_right, schedule_wrong, "warm-up"),
+    "ch8-labels-to-match": (match_right, match_wrong, "≥"),
     "ch2-mean-pooling": (pooling_right, pooling_wrong, "padding"),
     "ch3-cross-entropy": (cross_entropy_right, cross_entropy_wrong, "averaged"),
     "ch4-fresh-optimizer": (optimizer_right, optimizer_wrong, "another model"),
@@ -98,5 +133,5 @@ def test_wrong_answer_fails_and_says_why(name):
 
 
 def test_unknown_exercise_lists_the_choices():
-    with pytest.raises(ValueError, match="choose one of: ch2-mean-pooling"):
+    with pytest.raises(ValueError, match="choose one of: ch1-label-budget"):
         check("ch9-nope", F.relu)

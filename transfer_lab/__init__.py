@@ -17,6 +17,7 @@ from .config import TrainConfig, cache_dir, profile, quiet
 from .metrics import classification_metrics
 from .models import BACKBONES, build_model, count_parameters, get_backbone, load_tokenizer
 from .pipeline import Comparison, Run, compare, pretrain_source, transfer
+from .predict import predict
 from .tasks import TASKS, Task, get_task
 from .train import Callback, FitState, History, TrainingDiverged, evaluate, fit
 from .userdata import task_from_file
@@ -25,6 +26,6 @@ __all__ = [
     "BACKBONES", "TASKS", "Callback", "Comparison", "FitState", "History", "Run", "Setup", "Task",
     "TrainConfig", "build_model", "cache_dir", "classification_metrics", "compare",
     "count_parameters", "evaluate", "fit", "get_backbone", "get_task", "load_tokenizer",
-    "exercises", "pretrain_source", "profile", "quiet", "setup_chapter", "task_from_file",
-    "transfer", "TrainingDiverged", "CheckpointError",
+    "exercises", "predict", "pretrain_source", "profile", "quiet", "setup_chapter",
+    "task_from_file", "transfer", "TrainingDiverged", "CheckpointError",
 ]

@@ -40,7 +40,7 @@ def _fresh_dir(path: Path) -> Path:
 def _run_dir(args) -> Path:
     """Return the run's folder: a fresh one, or with --resume the --out of the run to continue."""
     if not args.resume:
-        default = f"runs/{args.target}-{args.model}-{args.init}-{args.labels}"
+        default = f"runs/{args.target}-{args.model}-{args.init}-{args.labels or 'all'}"
         return _fresh_dir(Path(args.out or default))
     if not args.out:
         raise ValueError("--resume needs --out DIR, the folder of the run to continue")
@@ -58,24 +58,91 @@ def _run_dir(args) -> Path:
     return out
 
 
+def _user_data(args) -> None:
+    """Register --target-file/--source-file as tasks; pick the model and θ_S that suit them."""
+    from .models import get_backbone
+    from .userdata import task_from_file
+
+    if args.target_eval_file and not args.target_file:
+        raise ValueError("--target-eval-file needs --target-file (the training rows)")
+    if not (args.target_file or args.source_file):
+        args.model = args.model or "tiny"
+        args.init = args.init or "supervised"
+        return
+    args.model = args.model or "minilm"
+    if get_backbone(args.model).world_only:
+        raise ValueError(f"model {args.model!r} knows only the synthetic world's words (your texts "
+                         "would be mostly [UNK]); use --model minilm for your own data")
+    columns = dict(text=args.text_column, label=args.label_column)
+    if args.target_file:
+        args.target = task_from_file(args.target_file, eval_path=args.target_eval_file,
+                                     **columns).name
+    if args.source_file:
+        args.source = task_from_file(args.source_file, name=f"source-{Path(args.source_file).stem}",
+                                     **columns).name
+    args.init = args.init or ("supervised" if args.source_file else "pretrained")
+    print(f"θ_S: {'trained on ' + args.source if args.init == 'supervised' else args.init} "
+          f"{args.model}; texts longer than {args.max_length} tokens are truncated")
+
+
 def cmd_run(args) -> None:
     """Compare scratch and transfer; print the table, write results.json and curves.png."""
     from .config import quiet
     from .pipeline import compare, target_config
+    from .tasks import get_task
 
     quiet()
+    _user_data(args)
+    args.labels = args.labels or get_task(args.target).size
     out = args.out_dir = _run_dir(args)
-    config = target_config(args.model)
+    config = target_config(args.model).replace(max_length=args.max_length)
     if args.epochs:
         config = config.replace(epochs=args.epochs)
     result = compare(args.source, args.target, args.model, args.init, args.labels, args.seeds,
                      config=config, checkpoint_dir=out / CHECKPOINTS,
-                     checkpoint_every=args.checkpoint_every, resume=args.resume)
+                     checkpoint_every=args.checkpoint_every, resume=args.resume, save=args.save)
     result.to_json(out / "results.json")
     result.plot(out / "curves.png")
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     print(result.table())
     print(f"wrote {out / 'results.json'} and {out / 'curves.png'} ({result.seconds:.0f} s)")
+    if args.save:
+        print(f"saved θ_T* (transfer, seed 0) in {args.save}; try: transfer-lab predict --model "
+              f"{args.save} \"some text\"")
+
+
+def _texts(args) -> list[str]:
+    """Return the texts to classify: the arguments, then a file's lines or text column."""
+    texts = list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+            from .userdata import read_rows
+
+            rows = read_rows(path)
+            if rows and args.text_column not in rows[0]:
+                raise ValueError(f"{path.name} has no column {args.text_column!r}; columns found: "
+                                 f"{', '.join(rows[0])} (choose one with --text-column)")
+            texts += [row[args.text_column] for row in rows]
+        elif not path.is_file():
+            raise ValueError(f"file {str(path)!r} does not exist; check the path")
+        else:
+            texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.strip()]
+    if not texts:
+        raise ValueError("no texts to classify; give them as arguments or with --file")
+    return texts
+
+
+def cmd_predict(args) -> None:
+    """Print each text's predicted label and the probability of every label."""
+    from .config import quiet
+    from .predict import predict
+
+    quiet()
+    for row in predict(args.model, _texts(args), max_length=args.max_length):
+        probs = "  ".join(f"{name} {p:.3f}" for name, p in row["probabilities"].items())
+        print(f"{row['label']}\t{probs}\t{row['text']}")
 
 
 def cmd_tasks(args) -> None:
@@ -112,12 +179,28 @@ def parser() -> argparse.ArgumentParser:
                      help="source task for θ_S (default: %(default)s; see `transfer-lab tasks`)")
     run.add_argument("--target", default="film_sentiment", choices=list(TASKS), metavar="T",
                      help="target task (default: %(default)s)")
-    run.add_argument("--model", default="tiny", choices=list(BACKBONES), metavar="M",
-                     help="backbone (default: %(default)s; see `transfer-lab models`)")
-    run.add_argument("--init", default="supervised", choices=INITS,
-                     help="how θ_S is made (default: %(default)s)")
-    run.add_argument("--labels", type=_positive, default=64, metavar="N",
+    run.add_argument("--model", choices=list(BACKBONES), metavar="M",
+                     help="backbone (default: tiny, or minilm for your own data; see "
+                     "`transfer-lab models`)")
+    run.add_argument("--init", choices=INITS,
+                     help="how θ_S is made (default: supervised, or pretrained for your own "
+                     "target without --source-file)")
+    run.add_argument("--labels", type=_labels, default=64, metavar="N|all",
                      help="target training labels (default: %(default)s)")
+    data = run.add_argument_group("your own data (CSV, TSV or JSON Lines; see the course page)")
+    data.add_argument("--target-file", metavar="FILE", help="target training rows")
+    data.add_argument("--target-eval-file", metavar="FILE", help="target test rows (default: a "
+                      "seeded, stratified fifth of --target-file is held out)")
+    data.add_argument("--source-file", metavar="FILE", help="labelled source rows: θ_S is "
+                      "trained on them")
+    data.add_argument("--text-column", default="text", metavar="NAME",
+                      help="column of the texts (default: %(default)s)")
+    data.add_argument("--label-column", default="label", metavar="NAME",
+                      help="column of the labels, names or numbers (default: %(default)s)")
+    run.add_argument("--max-length", type=_positive, default=64, metavar="TOKENS",
+                     help="texts are truncated to this many tokens (default: %(default)s)")
+    run.add_argument("--save", metavar="DIR", help="keep the fine-tuned θ_T* (transfer arm, "
+                     "seed 0: model and tokenizer) in DIR, for `transfer-lab predict`")
     run.add_argument("--seeds", type=_positive, default=3, metavar="K",
                      help="seeds per arm (default: %(default)s)")
     run.add_argument("--epochs", type=_positive, metavar="E",
@@ -130,6 +213,18 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-every", type=_positive, default=0, metavar="STEPS",
                      help="checkpoint every STEPS optimizer steps too (default: after each epoch)")
     run.set_defaults(func=cmd_run)
+    pred = sub.add_parser("predict", help="label texts with a model saved by `run --save`")
+    pred.add_argument("--model", required=True, metavar="DIR",
+                      help="folder written by `transfer-lab run --save DIR`")
+    pred.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    pred.add_argument("--file", metavar="FILE", help="more texts: one per line (.txt) or a "
+                      "column of a .csv/.tsv/.jsonl file")
+    pred.add_argument("--text-column", default="text", metavar="NAME",
+                      help="column of the texts in --file (default: %(default)s)")
+    pred.add_argument("--max-length", type=_positive, metavar="TOKENS",
+                      help="texts are truncated to this many tokens (default: the length the "
+                      "model was fine-tuned with)")
+    pred.set_defaults(func=cmd_predict)
     sub.add_parser("tasks", help="list the tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list the backbones").set_defaults(func=cmd_models)
     return p
@@ -144,6 +239,11 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
+
+
+def _labels(text: str) -> int:
+    """Parse --labels: a whole number ≥ 1, or `all` (returned as 0)."""
+    return 0 if text.strip().lower() == "all" else _positive(text)
 
 
 def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:

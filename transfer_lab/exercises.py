@@ -110,13 +110,57 @@ def check_mean_pooling(fn: Callable) -> None:
     _expect(torch.allclose(got, want, atol=1e-6), "padding (mask 0) must not count in the mean")
 
 
+def check_label_budget(fn: Callable) -> None:
+    """ch1: fn(labels, n, seed) picks n examples, the same number from every class, seeded."""
+    labels = [0] * 30 + [1] * 10 + [2] * 20
+    picked = fn(labels, 12, 0)
+    _expect(len(picked) == 12 and len(set(picked)) == 12, f"got {len(picked)} indices "
+            f"({len(set(picked))} different); pick n different examples")
+    _expect(all(0 <= i < len(labels) for i in picked), "indices must point into labels")
+    counts = sorted(sum(labels[i] == c for i in picked) for c in range(3))
+    _expect(counts == [4, 4, 4], f"classes were picked {counts} times; a budget of 12 over 3 "
+            "classes is 4 of each (sample within each class, not from the whole list)")
+    _expect(sorted(fn(labels, 12, 0)) == sorted(picked), "the same seed must pick the same "
+            "examples (use random.Random(seed), not the global generator)")
+    _expect(sorted(fn(labels, 12, 1)) != sorted(picked), "another seed should pick other examples")
+
+
+def check_warmup_schedule(fn: Callable) -> None:
+    """ch6: fn(step, total, warmup, lr) is the linear warm-up then linear decay of Transformers."""
+    from transformers import get_linear_schedule_with_warmup
+
+    total, warmup, lr = 20, 4, 1e-3
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    sched = get_linear_schedule_with_warmup(opt, warmup, total)
+    for step in range(total + 1):
+        want, got = sched.get_last_lr()[0], fn(step, total, warmup, lr)
+        _expect(abs(float(got) - want) < 1e-9, f"at step {step} the lr is {got}, expected "
+                f"{want:.6g}: rise from 0 to lr over the warm-up steps, then fall to 0 at total")
+        opt.step()
+        sched.step()
+
+
+def check_labels_to_match(fn: Callable) -> None:
+    """ch8: fn(budgets, scratch, goal): the fewest labels where scratch reaches goal (or None)."""
+    budgets, scratch = [16, 64, 256, 1024], [0.52, 0.55, 0.71, 0.90]
+    cases = [(0.70, 256), (0.55, 64), (0.50, 16), (0.95, None), (0.90, 1024)]
+    for goal, want in cases:
+        got = fn(budgets, scratch, goal)
+        _expect(got == want, f"for goal {goal} you returned {got}, expected {want}: the smallest "
+                "budget whose accuracy reaches the goal (≥), None when none does")
+    _expect(fn([64, 16], [0.8, 0.6], 0.6) == 16, "budgets may come unsorted: look at all of them")
+
+
 CHECKS: dict[str, Callable[[Callable], None]] = {
+    "ch1-label-budget": check_label_budget,
     "ch2-mean-pooling": check_mean_pooling,
     "ch3-cross-entropy": check_cross_entropy,
     "ch4-fresh-optimizer": check_fresh_optimizer,
     "ch5-align-labels": check_align_labels,
     "ch7-freeze-body": check_freeze_body,
+    "ch6-warmup-schedule": check_warmup_schedule,
     "ch7-discriminative-lr": check_discriminative_lr,
+    "ch8-labels-to-match": check_labels_to_match,
 }
 
 

@@ -22,7 +22,7 @@ from . import world
 from .config import TrainConfig, cache_dir, profile
 from .metrics import ner_metrics
 from .models import get_backbone, load_tokenizer, model_config
-from .pipeline import Comparison, _key, _save_atomically
+from .pipeline import Comparison, cache_key, cache_lock, save_theta
 from .plots import plot_mean_std
 from .tasks import SPLIT_SEEDS, Task
 from .train import fit
@@ -283,23 +283,26 @@ def pretrain_source(source: str = "ner_news", model: str = "tiny", *, examples: 
     """Train θ_S as a tagger on the source task and return its folder (cached, like tl's)."""
     task = get_task(source)
     config = config or source_config(model)
-    key = _key("ner", source, model, examples, config.to_dict(), seed)
+    key = cache_key("ner", source, model, examples, config.to_dict(), seed)
     target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-ner-{key}"
-    if (target / "config.json").exists() and not out_dir:
+    with cache_lock(target):
+        if (target / "config.json").exists() and not out_dir:
+            return target
+        if target.exists() and any(target.iterdir()):
+            raise FileExistsError(f"{target} exists and is not empty; choose a new out_dir")
+        tokenizer = load_tokenizer(model)
+        net = build_ner_model(model, labels=task.labels, seed=seed,
+                              pretrained=get_backbone(model).config is None)
+        data = encode_ner(task.load("train", examples, seed), tokenizer, task.labels,
+                          config.max_length)
+        history = fit(net, data, config=config.replace(seed=seed),
+                      collate_fn=ner_collator(tokenizer))
+        save_theta(net, tokenizer, target, {
+            "source": source, "model": model, "init": "supervised (NER)", "examples": examples,
+            "steps": len(history.steps), "seconds": history.seconds,
+            "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
+            "config": config.to_dict()})
         return target
-    if target.exists() and any(target.iterdir()):
-        raise FileExistsError(f"{target} exists and is not empty; choose a new out_dir")
-    tokenizer = load_tokenizer(model)
-    net = build_ner_model(model, labels=task.labels, seed=seed,
-                          pretrained=get_backbone(model).config is None)
-    data = encode_ner(task.load("train", examples, seed), tokenizer, task.labels, config.max_length)
-    history = fit(net, data, config=config.replace(seed=seed), collate_fn=ner_collator(tokenizer))
-    _save_atomically(net, tokenizer, target, {
-        "source": source, "model": model, "init": "supervised (NER)", "examples": examples,
-        "steps": len(history.steps), "seconds": history.seconds,
-        "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-        "config": config.to_dict()})
-    return target
 
 
 def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int = 64,

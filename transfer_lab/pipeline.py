@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def classification_metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     return classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
 
 
-def _key(*parts) -> str:
+def cache_key(*parts) -> str:
     """Return a short hash of the arguments and the world's fingerprint (names a cached θ_S)."""
     shipped = (ASSETS / "tokenizer.json").read_bytes()
     parts = [{k: v for k, v in p.items() if k not in RUN_ONLY} if isinstance(p, dict) else p
@@ -104,48 +105,59 @@ def pretrain_source(
     config = config or source_config(model, init)
     examples = examples or profile().source_examples
     learning = {k: v for k, v in config.to_dict().items() if k not in ("progress", "log_dir")}
-    key = _key(source if task else "mlm", model, init, examples, learning, seed)
+    key = cache_key(source if task else "mlm", model, init, examples, learning, seed)
     target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-{init}-{key}"
-    if (target / "config.json").exists() and not out_dir:
+    with cache_lock(target):
+        if (target / "config.json").exists() and not out_dir:
+            return target
+        if target.exists() and any(target.iterdir()):
+            raise FileExistsError(f"{target} exists and is not empty; choose a new --out folder "
+                                  "(transfer-lab never overwrites your files)")
+        tokenizer = load_tokenizer(model)
+        pretrained = backbone.config is None
+        resumable = dict(checkpoint_dir=target.with_name(f".{target.name}.checkpoints"),
+                         checkpoint_every=SOURCE_CHECKPOINT_EVERY, resume=True)
+        if init == "supervised":
+            net = build_model(model, "classification", task.num_labels, seed=seed,
+                              pretrained=pretrained)
+            texts = task.load("train", examples, seed)
+            data = encode_classification(texts, tokenizer, config.max_length)
+            net.config.id2label = dict(enumerate(task.labels))
+            net.config.label2id = {name: i for i, name in enumerate(task.labels)}
+            history = fit(net, data, config=config.replace(seed=seed),
+                          collate_fn=classification_collator(tokenizer), **resumable)
+        else:
+            net = build_model(model, "mlm", seed=seed, pretrained=pretrained)
+            data = encode_mlm(world.mlm_corpus(examples, seed), tokenizer, config.max_length)
+            history = fit(net, data, config=config.replace(seed=seed),
+                          collate_fn=mlm_collator(tokenizer, seed=seed), **resumable)
+        save_theta(net, tokenizer, target, {
+            "source": source if task else "world mlm corpus", "model": model, "init": init,
+            "examples": examples, "steps": len(history.steps), "seconds": history.seconds,
+            "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
+            "config": config.to_dict()})
+        shutil.rmtree(resumable["checkpoint_dir"], ignore_errors=True)
         return target
-    if target.exists() and any(target.iterdir()):
-        raise FileExistsError(f"{target} exists and is not empty; choose a new --out folder "
-                              "(transfer-lab never overwrites your files)")
-    tokenizer = load_tokenizer(model)
-    pretrained = backbone.config is None
-    resumable = dict(checkpoint_dir=target.with_name(f".{target.name}.checkpoints"),
-                     checkpoint_every=SOURCE_CHECKPOINT_EVERY, resume=True)
-    if init == "supervised":
-        net = build_model(model, "classification", task.num_labels, seed=seed,
-                          pretrained=pretrained)
-        texts = task.load("train", examples, seed)
-        data = encode_classification(texts, tokenizer, config.max_length)
-        net.config.id2label = dict(enumerate(task.labels))
-        net.config.label2id = {name: i for i, name in enumerate(task.labels)}
-        history = fit(net, data, config=config.replace(seed=seed),
-                      collate_fn=classification_collator(tokenizer), **resumable)
-    else:
-        net = build_model(model, "mlm", seed=seed, pretrained=pretrained)
-        data = encode_mlm(world.mlm_corpus(examples, seed), tokenizer, config.max_length)
-        history = fit(net, data, config=config.replace(seed=seed),
-                      collate_fn=mlm_collator(tokenizer, seed=seed), **resumable)
-    _save_atomically(net, tokenizer, target, {
-        "source": source if task else "world mlm corpus", "model": model, "init": init,
-        "examples": examples, "steps": len(history.steps), "seconds": history.seconds,
-        "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-        "config": config.to_dict()})
-    shutil.rmtree(resumable["checkpoint_dir"], ignore_errors=True)
-    return target
 
 
-def _save_atomically(net, tokenizer, target: Path, card: dict) -> None:
+@contextmanager
+def cache_lock(target: Path):
+    """Hold a file lock beside `target` while θ is built, so two processes never build it twice."""
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.with_name(f".{target.name}.lock"))):
+        yield
+
+
+def save_theta(net, tokenizer, target: Path, card: dict, card_name: str = "theta_S.json") -> None:
     """Write model, tokenizer and a provenance card to a temp folder, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
         net.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "theta_S.json").write_text(json.dumps(card, indent=2))
+        (tmp / card_name).write_text(json.dumps(card, indent=2))
         if target.exists() and not any(target.iterdir()):
             target.rmdir()
         try:
@@ -312,15 +324,22 @@ def compare(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
     resume: bool = False,
+    save: str | Path | None = None,
 ) -> Comparison:
     """Run scratch and transfer on the same target data, labels, steps and seeds.
 
     With `checkpoint_dir`, each finished run is recorded there and the run in progress is
     checkpointed (every `checkpoint_every` steps and each epoch); `resume=True` skips the
     recorded runs and continues the interrupted one, so the result equals an uninterrupted one.
+    `save` keeps θ_T* of the transfer arm's first seed (model + tokenizer) in that folder, for
+    `tl.predict` and `transfer-lab predict`.
     """
     start = time.perf_counter()
     _check_arguments(source, target, model, init, labels, seeds, theta_S)
+    if save and Path(save).exists() and any(Path(save).iterdir()) and not (
+            resume and (Path(save) / "theta_T.json").exists()):
+        raise FileExistsError(f"{save} exists and is not empty; choose a new folder to save θ_T* "
+                              "in (transfer-lab never overwrites your files)")
     theta_S = theta_S or pretrain_source(source, model, init)
     config = (config or target_config(model)).replace(progress=False)
     result = Comparison(source, target, model, init, labels, seeds, {a: [] for a in ARMS},
@@ -337,10 +356,15 @@ def compare(
         if seed not in data:  # both arms of a seed see the same examples
             data = {seed: target_data(target, labels, seed, tokenizer, config.max_length)}
         run_dir = record.with_suffix("") if record else None
-        run, _ = transfer(theta_S if arm == "transfer" else None, target, labels, seed, model,
+        run, net = transfer(theta_S if arm == "transfer" else None, target, labels, seed, model,
                           config, data=data[seed], checkpoint_dir=run_dir,
                           checkpoint_every=checkpoint_every, resume=resume)
         result.arms[arm].append(run.to_dict())
+        if save and arm == "transfer" and seed == 0:
+            save_theta(net, tokenizer, Path(save), {
+                "theta_S": str(theta_S), "target": target, "labels": labels, "seed": seed,
+                "model": model, "max_length": config.max_length, **run.metrics},
+                card_name="theta_T.json")
         if record:
             write_atomically(record, json.dumps(run.to_dict()))
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -201,27 +201,28 @@ def pretrain_bilingual(steps: int = 400, examples: int = 10_000, seed: int = 0,
     """Train (or load from the cache) a masked-LM θ_S on unaligned English and toy text."""
     from .encode import encode_mlm, mlm_collator
     from .models import build_model
-    from .pipeline import _key, _save_atomically
+    from .pipeline import cache_key, cache_lock, save_theta
 
     config = TrainConfig(lr=1e-3, batch_size=64, max_steps=steps, warmup_ratio=0.05,
                          scheduler="constant_with_warmup", max_length=32, eval_every=0,
                          progress=False, seed=seed)
     corpus = monolingual_corpus(examples, seed)
-    key = _key("bilingual", backbone, examples, corpus[:50], config.to_dict())
+    key = cache_key("bilingual", backbone, examples, corpus[:50], config.to_dict())
     target = cache_dir() / "theta_S" / f"{backbone}-bilingual-mlm-{key}"
-    if (target / "config.json").exists():
+    with cache_lock(target):
+        if (target / "config.json").exists():
+            return target
+        tokenizer = load_tokenizer(backbone)
+        net = build_model(backbone, "mlm", seed=seed)
+        data = encode_mlm(corpus, tokenizer, config.max_length)
+        history = fit(net, data, config=config, collate_fn=mlm_collator(tokenizer, seed=seed))
+        save_theta(net, tokenizer, target, {
+            "source": "unaligned English + toy-language corpus", "model": backbone,
+            "init": "mlm", "examples": 2 * examples, "steps": len(history.steps),
+            "seconds": history.seconds,
+            "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
+            "config": config.to_dict()})
         return target
-    tokenizer = load_tokenizer(backbone)
-    net = build_model(backbone, "mlm", seed=seed)
-    data = encode_mlm(corpus, tokenizer, config.max_length)
-    history = fit(net, data, config=config, collate_fn=mlm_collator(tokenizer, seed=seed))
-    _save_atomically(net, tokenizer, target, {
-        "source": "unaligned English + toy-language corpus", "model": backbone,
-        "init": "mlm", "examples": 2 * examples, "steps": len(history.steps),
-        "seconds": history.seconds,
-        "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-        "config": config.to_dict()})
-    return target
 
 
 # --- encoding and the model -------------------------------------------------------------
