@@ -13,7 +13,6 @@ import time
 
 import torch
 from transformers import DataCollatorWithPadding
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .common import save
 
@@ -42,11 +41,8 @@ def throughput(scheme: str, data, tok, batch: int, max_length: int, steps: int) 
         collate = DataCollatorWithPadding(tok, padding="max_length", max_length=max_length)
     else:
         collate = DataCollatorWithPadding(tok)
-    g = torch.Generator().manual_seed(0)
-    sampler = (LengthGroupedSampler(batch, lengths=[len(x) for x in data["input_ids"]],
-                                    generator=g) if scheme.endswith("grouped") else None)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, sampler=sampler,
-                                         shuffle=sampler is None, generator=g, collate_fn=collate)
+    loader = tl.train.loader(data, batch, collate, shuffle=True, seed=0,
+                             group_by_length=scheme.endswith("grouped"))  # what fit() uses
     net.train()
     start = time.perf_counter()
     for _, b in zip(range(steps), loader, strict=False):

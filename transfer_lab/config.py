@@ -23,6 +23,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     max_length: int = 64
+    group_by_length: bool = False  # batch texts of similar length: less padding (benchmarks)
     seed: int = 0
     eval_every: int = 1  # evaluate every this many epochs (0: only at the end)
     mixed_precision: str = "no"  # "fp16"/"bf16" on a GPU, through Accelerate

@@ -18,6 +18,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import default_data_collator, get_scheduler
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from . import validate
 from .checkpoint import Saver
@@ -74,10 +75,20 @@ def param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list
             {"params": no_decay, "weight_decay": 0.0, "lr": lr}]
 
 
-def loader(data, batch_size: int, collate_fn=None, shuffle: bool = False, seed: int = 0):
-    """Return a DataLoader over a tokenized dataset (seeded shuffling, dynamic padding)."""
+def loader(data, batch_size: int, collate_fn=None, shuffle: bool = False, seed: int = 0,
+           group_by_length: bool = False) -> DataLoader:
+    """Return a DataLoader over a tokenized dataset (seeded shuffling, dynamic padding).
+
+    `group_by_length` shuffles into batches of texts of similar length (Transformers'
+    LengthGroupedSampler), so dynamic padding adds fewer pad tokens.
+    """
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+    sampler = None
+    if shuffle and group_by_length:
+        lengths = [len(ids) for ids in data["input_ids"]]
+        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, generator=generator,
                       collate_fn=collate_fn or default_data_collator)
 
 
@@ -111,7 +122,7 @@ def fit(
     saver = Saver(checkpoint_dir, checkpoint_every, settings=_settings(config, train_data),
                   main=accelerator.is_main_process)
     train_loader = loader(train_data, config.batch_size, saver.collator(collate_fn), shuffle=True,
-                          seed=config.seed)
+                          seed=config.seed, group_by_length=config.group_by_length)
     total = config.max_steps or config.epochs * len(train_loader)
     epochs = math.ceil(total / len(train_loader))
     optimizer = torch.optim.AdamW(groups or param_groups(model, config.lr, config.weight_decay))
@@ -200,7 +211,7 @@ def _finite(value: float, what: str, state: FitState, config: TrainConfig, saver
 def _settings(config: TrainConfig, train_data) -> dict:
     """Return what a resumed run must share with the run it continues (checked on resume)."""
     keys = ("lr", "epochs", "max_steps", "batch_size", "warmup_ratio", "scheduler",
-            "weight_decay", "max_grad_norm", "seed", "mixed_precision")
+            "weight_decay", "max_grad_norm", "seed", "mixed_precision", "group_by_length")
     return {**{k: getattr(config, k) for k in keys}, "examples": len(train_data)}
 
 
