@@ -1,4 +1,4 @@
-"""Append (or refresh) the "Exercises" section at the end of each chapter notebook.
+"""Append (or refresh) the self-checking exercises after each chapter's "Exercises" section.
 
     python scripts/add_exercises.py
 
@@ -10,6 +10,7 @@ running the solution, and nbval checks it again in CI.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -145,17 +146,19 @@ tl.exercises.check("ch8-labels-to-match", labels_to_match)'''),
     ],
 }
 
-INTRO = """## Exercises
+INTRO = """### Exercises that check themselves
 
-Each exercise has a check that runs your function on small inputs and says what is wrong when it
+Each of these has a check that runs your function on small inputs and says what is wrong when it
 is wrong. The solution is hidden below each one: try yours first."""
 
 
-def _cell(kind: str, source: str, tags: list[str], outputs=None) -> dict:
-    """Return a notebook cell owned by this script."""
-    cell = {"cell_type": kind, "metadata": {"tags": [MARK, *tags]}, "source": source}
-    if kind == "code":
-        cell.update(execution_count=None, outputs=outputs or [])
+def _cell(kind: str, source: str, tags: list[str], outputs=None, count: int = 0) -> dict:
+    """Return a notebook cell owned by this script (a stable id, so diffs stay small)."""
+    cell_id = hashlib.sha1(source.encode()).hexdigest()[:8]
+    cell = {"cell_type": kind, "id": f"ex-{cell_id}", "metadata": {"tags": [MARK, *tags]},
+            "source": source}
+    if kind == "code":  # nbval checks only cells that look executed
+        cell.update(execution_count=count, outputs=outputs or [])
     return cell
 
 
@@ -176,9 +179,12 @@ def main() -> None:
         nb = json.loads(path.read_text())
         nb["cells"] = [c for c in nb["cells"] if MARK not in c.get("metadata", {}).get("tags", [])]
         cells = [_cell("markdown", INTRO, [])]
+        count = max([c.get("execution_count") or 0 for c in nb["cells"]], default=0)
         for _check, text, solution in items:
+            count += 1
             cells.append(_cell("markdown", text, []))
-            cells.append(_cell("code", solution, ["hide-input"], _run(solution, {"tl": tl})))
+            cells.append(_cell("code", solution, ["hide-input"], _run(solution, {"tl": tl}),
+                               count))
         nb["cells"] += cells
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         print(f"{name}: {len(items)} exercise(s)")

@@ -187,14 +187,18 @@ class Run:
                 "curve": curve, "train_loss": [s["loss"] for s in self.history.steps]}
 
 
-def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int = 64):
-    """Return (train, test) of the target encoded: `labels` seeded training examples."""
+def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int = 64,
+                test_examples: int | None = None):
+    """Return (train, test) of the target encoded: `labels` seeded training examples.
+
+    The test set has `test_examples` examples (default: the profile's `test_examples`).
+    """
     task = get_task(target)
     if labels < 1:
         raise ValueError(f"--labels must be at least 1 (got {labels})")
     train = encode_classification(task.load("train", labels, seed), tokenizer, max_length,
                                   num_labels=task.num_labels)
-    test = encode_classification(task.load("test"), tokenizer, max_length,
+    test = encode_classification(task.load("test", test_examples), tokenizer, max_length,
                                  num_labels=task.num_labels)
     return train, test
 
@@ -264,6 +268,7 @@ class Comparison:
     theta_S: str = ""
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
+    test_examples: int = 0
 
     def mean_std(self, arm: str, metric: str = "accuracy") -> tuple[float, float]:
         """Return the mean and standard deviation of a metric over seeds."""
@@ -289,7 +294,7 @@ class Comparison:
     def to_dict(self) -> dict:
         """Return the comparison as a JSON-ready dict (the results.json schema)."""
         keys = ("source", "target", "model", "init", "labels", "seeds", "arms", "theta_S",
-                "config", "seconds")
+                "config", "seconds", "test_examples")
         return {k: getattr(self, k) for k in keys}
 
     def to_json(self, path: str | Path) -> Path:
@@ -325,6 +330,7 @@ def compare(
     checkpoint_every: int = 0,
     resume: bool = False,
     save: str | Path | None = None,
+    test_examples: int | None = None,
 ) -> Comparison:
     """Run scratch and transfer on the same target data, labels, steps and seeds.
 
@@ -332,7 +338,8 @@ def compare(
     checkpointed (every `checkpoint_every` steps and each epoch); `resume=True` skips the
     recorded runs and continues the interrupted one, so the result equals an uninterrupted one.
     `save` keeps θ_T* of the transfer arm's first seed (model + tokenizer) in that folder, for
-    `tl.predict` and `transfer-lab predict`.
+    `tl.predict` and `transfer-lab predict`. `test_examples` sizes the test set (default: the
+    profile's; a smaller one makes evaluating a large model cheaper).
     """
     start = time.perf_counter()
     _check_arguments(source, target, model, init, labels, seeds, theta_S)
@@ -343,7 +350,8 @@ def compare(
     theta_S = theta_S or pretrain_source(source, model, init)
     config = (config or target_config(model)).replace(progress=False)
     result = Comparison(source, target, model, init, labels, seeds, {a: [] for a in ARMS},
-                        str(theta_S), config.to_dict())
+                        str(theta_S), config.to_dict(),
+                        test_examples=len(get_task(target).load("test", test_examples)))
     runs_dir = _runs_dir(checkpoint_dir, result, resume)
     tokenizer = load_tokenizer(str(theta_S))
     runs = [(seed, arm) for seed in range(seeds) for arm in ARMS]
@@ -354,7 +362,8 @@ def compare(
             result.arms[arm].append(json.loads(record.read_text()))
             continue
         if seed not in data:  # both arms of a seed see the same examples
-            data = {seed: target_data(target, labels, seed, tokenizer, config.max_length)}
+            data = {seed: target_data(target, labels, seed, tokenizer, config.max_length,
+                                      test_examples)}
         run_dir = record.with_suffix("") if record else None
         run, net = transfer(theta_S if arm == "transfer" else None, target, labels, seed, model,
                           config, data=data[seed], checkpoint_dir=run_dir,
