@@ -16,10 +16,12 @@ tl.quiet()
 
 
 @pytest.fixture(scope="session")
-def theta_S_small(tmp_path_factory) -> Path:
-    """Return a small supervised θ_S (tiny model, 3,000 product reviews, 250 steps)."""
+def theta_S_small() -> Path:
+    """Return a small supervised θ_S (tiny model, 3,000 product reviews, 250 steps), cached.
+
+    The cache is locked while θ_S trains, so parallel test workers train it once.
+    """
     config = tl.TrainConfig(lr=1e-3, batch_size=32, max_steps=250, warmup_ratio=0.06,
                             eval_every=0, progress=False)
-    out = tmp_path_factory.mktemp("theta") / "theta_S"
     return tl.pretrain_source("product_sentiment", "tiny", "supervised", examples=3000,
-                              config=config, out_dir=out)
+                              config=config)

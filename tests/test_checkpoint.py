@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _helpers import without_seconds
 from safetensors.torch import load_file
 
 import transfer_lab as tl
@@ -36,15 +37,6 @@ def finish(proc: subprocess.Popen) -> None:
     """Wait for a run and fail with its stderr if it failed."""
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
-
-
-def without_seconds(value):
-    """Return a results dict without its timing fields (keys named "seconds")."""
-    if isinstance(value, dict):
-        return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
-    if isinstance(value, list):
-        return [without_seconds(v) for v in value]
-    return value
 
 
 def same_weights(a: Path, b: Path) -> bool:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from _helpers import without_seconds
+
 ARGS = ["run", "--labels", "32", "--seeds", "1", "--epochs", "2"]  # 2 steps an epoch per arm
 
 
@@ -26,15 +28,6 @@ def finish(proc: subprocess.Popen) -> str:
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     return out
-
-
-def without_seconds(value):
-    """Return a results dict without its timing fields (keys named "seconds")."""
-    if isinstance(value, dict):
-        return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
-    if isinstance(value, list):
-        return [without_seconds(v) for v in value]
-    return value
 
 
 def results(out: Path) -> dict:

@@ -337,26 +337,9 @@ def transfer(theta_S, target: str = "ner_reviews", labels: int = 64, seed: int =
 class NERComparison(Comparison):
     """Scratch against transfer (and other θ_S) on a NER target: entity F1 per seed and arm."""
 
-    def mean_std(self, arm: str, metric: str = "f1") -> tuple[float, float]:
-        """Return the mean and standard deviation of a metric (default: entity F1) over seeds."""
-        return super().mean_std(arm, metric)
-
-    @property
-    def gain(self) -> float:
-        """Return mean entity F1 of transfer minus that of scratch (a fraction)."""
-        return self.mean_std("transfer")[0] - self.mean_std("scratch")[0]
-
-    def table(self) -> str:
-        """Return a plain-text table: arm, entity F1, precision and recall as mean ± std."""
-        lines = [(f"{self.target}, θ_S from {self.source} ({self.model}), {self.labels} "
-                  f"labelled sentences, {self.seeds} seeds"),
-                 f"{'arm':<16}{'entity F1':>16}{'precision':>16}{'recall':>16}"]
-        for arm in self.arms:
-            cells = "".join(f"{m:>9.3f} ± {s:.3f}" for m, s in
-                            (self.mean_std(arm, k) for k in ("f1", "precision", "recall")))
-            lines.append(f"{arm:<16}{cells}")
-        lines.append(f"gain (transfer − scratch): {100 * self.gain:+.1f} F1 points")
-        return "\n".join(lines)
+    metric = "f1"
+    columns = {"f1": "entity F1", "precision": "precision", "recall": "recall"}
+    unit = "labelled sentences"
 
     def plot(self, path: str | Path | None = None, ax=None):
         """Plot test entity F1 against epoch for each arm (mean ± std over seeds)."""

@@ -17,6 +17,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -270,25 +271,35 @@ class Comparison:
     seconds: float = 0.0
     test_examples: int = 0
 
-    def mean_std(self, arm: str, metric: str = "accuracy") -> tuple[float, float]:
-        """Return the mean and standard deviation of a metric over seeds."""
-        values = [r[metric] for r in self.arms[arm]]
+    # what a task family reports (NER and QA override these): the metric of `gain`, the
+    # table's columns, a factor to points, and what one label is
+    metric: ClassVar[str] = "accuracy"
+    columns: ClassVar[dict] = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+    to_points: ClassVar[float] = 100.0
+    unit: ClassVar[str] = "labels"
+
+    def mean_std(self, arm: str, metric: str | None = None) -> tuple[float, float]:
+        """Return the mean and standard deviation of a metric (default: `self.metric`)."""
+        values = [r[metric or self.metric] for r in self.arms[arm]]
         return float(np.mean(values)), float(np.std(values))
 
     @property
     def gain(self) -> float:
-        """Return mean accuracy of transfer minus mean accuracy of scratch."""
+        """Return the mean metric of transfer minus that of scratch."""
         return self.mean_std("transfer")[0] - self.mean_std("scratch")[0]
 
     def table(self) -> str:
-        """Return a plain-text table: arm, accuracy and macro-F1 as mean ± std."""
+        """Return a plain-text table: each arm's metrics as mean ± std over seeds."""
         title = (f"{self.target} from {self.source} ({self.model}, {self.init}), "
-                 f"{self.labels} labels, {self.seeds} seeds")
-        lines = [title, f"{'arm':<10}{'accuracy':>18}{'macro-F1':>18}"]
+                 f"{self.labels} {self.unit}, {self.seeds} seeds")
+        digits = 3 if self.to_points > 1 else 1
+        lines = [title, f"{'arm':<16}" + "".join(f"{c:>18}" for c in self.columns.values())]
         for arm in self.arms:
-            (a, sa), (f, sf) = self.mean_std(arm), self.mean_std(arm, "macro_f1")
-            lines.append(f"{arm:<10}{a:>11.3f} ± {sa:.3f}{f:>11.3f} ± {sf:.3f}")
-        lines.append(f"gain (transfer − scratch): {100 * self.gain:+.1f} accuracy points")
+            cells = (self.mean_std(arm, k) for k in self.columns)
+            lines.append(f"{arm:<16}" + "".join(f"{m:>11.{digits}f} ± {s:<4.{digits}f}"
+                                                for m, s in cells))
+        name = self.columns[self.metric]
+        lines.append(f"gain (transfer − scratch): {self.to_points * self.gain:+.1f} {name} points")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

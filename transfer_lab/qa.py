@@ -360,28 +360,12 @@ def transfer(theta_S, target: str = "qa_orgs", labels: int = 128, seed: int = 0,
 
 
 class QAComparison(Comparison):
-    """Scratch against transfer on a QA target: SQuAD exact match and F1 per seed and arm."""
+    """Scratch against transfer on a QA target: SQuAD exact match and F1 (0..100) per seed."""
 
-    def mean_std(self, arm: str, metric: str = "f1") -> tuple[float, float]:
-        """Return the mean and standard deviation of a metric (default: F1, 0..100) over seeds."""
-        return super().mean_std(arm, metric)
-
-    @property
-    def gain(self) -> float:
-        """Return mean F1 of transfer minus that of scratch (points, 0..100 scale)."""
-        return self.mean_std("transfer")[0] - self.mean_std("scratch")[0]
-
-    def table(self) -> str:
-        """Return a plain-text table: arm, exact match and F1 (0..100) as mean ± std."""
-        lines = [(f"{self.target}, θ_S from {self.source} ({self.model}), {self.labels} "
-                  f"labelled questions, {self.seeds} seeds"),
-                 f"{'arm':<16}{'exact match':>16}{'F1':>16}"]
-        for arm in self.arms:
-            cells = "".join(f"{m:>9.1f} ± {s:4.1f}" for m, s in
-                            (self.mean_std(arm, k) for k in ("exact_match", "f1")))
-            lines.append(f"{arm:<16}{cells}")
-        lines.append(f"gain (transfer − scratch): {self.gain:+.1f} F1 points")
-        return "\n".join(lines)
+    metric = "f1"
+    columns = {"exact_match": "exact match", "f1": "F1"}
+    to_points = 1.0  # SQuAD scores are already 0..100
+    unit = "labelled questions"
 
     def plot(self, path: str | Path | None = None, ax=None):
         """Plot exact match and F1 per arm: a bar at the mean over seeds, a dot per seed."""
