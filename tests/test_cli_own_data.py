@@ -1,0 +1,79 @@
+"""Your own data through the command line: a CSV with string labels, run → save → predict."""
+
+import json
+
+import pytest
+from _helpers import cli, main_exit
+
+
+def _reviews_csv(path, n: int = 60) -> None:
+    """Write a CSV of short English reviews with string labels (with quoted line breaks)."""
+    good = ["superb", "wonderful", "brilliant", "delightful", "moving", "excellent"]
+    bad = ["dreadful", "boring", "awful", "tedious", "terrible", "clumsy"]
+    things = ["film", "acting", "story", "score", "ending"]
+    rows = ["review,sentiment"]
+    for i in range(n):
+        words, label = (good, "positive") if i % 2 == 0 else (bad, "negative")
+        text = f"The {things[i % 5]} was {words[i % 6]}, truly\n{words[(i + 1) % 6]}."
+        rows.append(f'"{text}",{label}')
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_own_csv_with_string_labels_run_save_predict(tmp_path):
+    data, saved = tmp_path / "reviews.csv", tmp_path / "theta_T"
+    _reviews_csv(data)
+    proc = cli("run", "--target-file", str(data), "--text-column", "review", "--label-column",
+               "sentiment", "--labels", "all", "--seeds", "1", "--epochs", "4",
+               "--out", str(tmp_path / "run"), "--save", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    assert "truncated" in proc.stdout and "transfer-lab predict" in proc.stdout
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["target"] == "reviews" and results["model"] == "minilm"
+    assert results["labels"] == 48 and results["test_examples"] == 12  # a stratified fifth
+    config = json.loads((saved / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    texts = ["The story was wonderful and moving.", "The acting was dreadful and boring."]
+    proc = cli("predict", "--model", str(saved), *texts)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split("\t")[-1] for line in lines] == texts
+    for line in lines:
+        label, probs, _ = line.split("\t")
+        p = dict(zip(probs.split()[::2], map(float, probs.split()[1::2]), strict=True))
+        assert set(p) == {"negative", "positive"} and abs(sum(p.values()) - 1) < 1e-2
+        assert label == max(p, key=p.get)
+    from transfer_lab import predict
+
+    api = predict(saved, texts)
+    assert [r["label"] for r in api] == [line.split("\t")[0] for line in lines]
+    assert [r["label"] for r in api] == ["positive", "negative"], api
+
+
+def test_predict_reads_texts_from_a_file(tmp_path, capsys):
+    (tmp_path / "new.txt").write_text("first text\n\nsecond text\n")
+    from transfer_lab.cli import _texts, parser
+
+    args = parser().parse_args(["predict", "--model", "m", "given", "--file",
+                                str(tmp_path / "new.txt")])
+    assert _texts(args) == ["given", "first text", "second text"]
+    _reviews_csv(tmp_path / "new.csv", 4)
+    args = parser().parse_args(["predict", "--model", "m", "--file", str(tmp_path / "new.csv"),
+                                "--text-column", "review"])
+    assert len(_texts(args)) == 4 and "truly\n" in _texts(args)[0]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--target-file", "missing.csv"], "does not exist"),
+    (["run", "--target-file", "{csv}", "--text-column", "sentence"], "columns found: review"),
+    (["run", "--target-file", "{csv}", "--model", "tiny"], "synthetic world"),
+    (["run", "--target-eval-file", "{csv}"], "needs --target-file"),
+    (["predict", "--model", "nowhere", "text"], "not a saved model"),
+    (["predict", "--model", "{tmp}"], "no texts"),
+    (["predict", "--model", "m", "--file", "{csv}", "--text-column", "x"], "columns found"),
+])
+def test_own_data_mistakes_are_one_line(tmp_path, args, needle, capsys):
+    _reviews_csv(tmp_path / "reviews.csv", 10)
+    args = [a.format(csv=tmp_path / "reviews.csv", tmp=tmp_path) for a in args]
+    status, _, err = main_exit(args, capsys)
+    assert status == 2 and needle in err, err
+    assert len(err.strip().splitlines()) == 1, err
