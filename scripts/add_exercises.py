@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 from pathlib import Path
+
+import nbformat
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 MARK = "exercises-section"  # the tag of the cells this script owns
@@ -162,12 +163,18 @@ def _cell(kind: str, source: str, tags: list[str], outputs=None, count: int = 0)
     return cell
 
 
-def _run(code: str, namespace: dict) -> list[dict]:
-    """Run a solution cell and return its stdout as a notebook output."""
+def _run(code: str, namespace: dict, count: int) -> list[dict]:
+    """Run a solution cell as Jupyter would: its stdout, then the value of its last line."""
+    body, last = code.rsplit("\n\n\n", 1)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "<solution>", "exec"), namespace)  # noqa: S102 - our own solutions
-    return [{"name": "stdout", "output_type": "stream", "text": out.getvalue()}]
+        exec(compile(body, "<solution>", "exec"), namespace)  # noqa: S102 - our own solutions
+        value = eval(compile(last, "<solution>", "eval"), namespace)  # noqa: S307
+    outputs = [{"name": "stdout", "output_type": "stream", "text": out.getvalue()}]
+    if value is not None:
+        outputs.append({"data": {"text/plain": repr(value)}, "execution_count": count,
+                        "metadata": {}, "output_type": "execute_result"})
+    return outputs
 
 
 def main() -> None:
@@ -176,17 +183,17 @@ def main() -> None:
 
     for name, items in EXERCISES.items():
         path = BOOK / name
-        nb = json.loads(path.read_text())
+        nb = nbformat.read(path, as_version=4)
         nb["cells"] = [c for c in nb["cells"] if MARK not in c.get("metadata", {}).get("tags", [])]
         cells = [_cell("markdown", INTRO, [])]
         count = max([c.get("execution_count") or 0 for c in nb["cells"]], default=0)
         for _check, text, solution in items:
             count += 1
             cells.append(_cell("markdown", text, []))
-            cells.append(_cell("code", solution, ["hide-input"], _run(solution, {"tl": tl}),
-                               count))
-        nb["cells"] += cells
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            cells.append(_cell("code", solution, ["hide-input"],
+                               _run(solution, {"tl": tl}, count), count))
+        nb["cells"] += [nbformat.from_dict(c) for c in cells]
+        nbformat.write(nb, path)
         print(f"{name}: {len(items)} exercise(s)")
 
 

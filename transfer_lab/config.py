@@ -50,13 +50,15 @@ class Profile:
     offline: bool
     backbone: str
     mlm_steps: int
+    pretrained_steps: int  # source training of a pretrained body (MiniLM, BERT)
     extra: dict = field(default_factory=dict)
 
 
 QUICK = Profile("quick", source_examples=20_000, source_steps=600, test_examples=1_000,
-                offline=True, backbone="tiny", mlm_steps=3_000)
+                offline=True, backbone="tiny", mlm_steps=3_000, pretrained_steps=80)
 FULL = Profile("full", source_examples=100_000, source_steps=6_000, test_examples=5_000,
-               offline=False, backbone="bert-base-uncased", mlm_steps=20_000)
+               offline=False, backbone="bert-base-uncased", mlm_steps=20_000,
+               pretrained_steps=2_000)
 
 
 def profile(name: str | None = None) -> Profile:

@@ -49,16 +49,19 @@ def source_config(model: str, init: str) -> TrainConfig:
     if init == "mlm":
         return TrainConfig(lr=1e-3, batch_size=64, max_steps=p.mlm_steps, warmup_ratio=0.02,
                            scheduler="constant_with_warmup", max_length=32, eval_every=0)
-    steps = p.source_steps if get_backbone(model).world_only else p.source_steps // 10
-    return TrainConfig(lr=5e-4 if get_backbone(model).world_only else 5e-5, batch_size=32,
-                       max_steps=steps, warmup_ratio=0.06, eval_every=0)
+    if get_backbone(model).world_only:
+        return TrainConfig(lr=5e-4, batch_size=32, max_steps=p.source_steps, warmup_ratio=0.06,
+                           eval_every=0)
+    # a pretrained body needs few steps (chapter 4 uses the same, so θ_S is shared)
+    return TrainConfig(lr=5e-5, batch_size=16, max_steps=p.pretrained_steps, warmup_ratio=0.1,
+                       eval_every=0)
 
 
 def target_config(model: str) -> TrainConfig:
     """Return the default configuration of target fine-tuning (both arms) for a backbone."""
     if get_backbone(model).world_only:
         return TrainConfig(lr=3e-4, epochs=30, batch_size=16, eval_every=3)
-    return TrainConfig(lr=5e-5, epochs=10, batch_size=16, eval_every=5)
+    return TrainConfig(lr=1e-4, epochs=3, batch_size=16, eval_every=0)  # as in chapter 4
 
 
 def classification_metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
