@@ -75,21 +75,43 @@ def param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list
             {"params": no_decay, "weight_decay": 0.0, "lr": lr}]
 
 
+def adamw(groups: list[dict]) -> torch.optim.AdamW:
+    """Return torch's AdamW, fused into one kernel where the weights' device has it (as Trainer).
+
+    The fused step is several times faster than the per-tensor loop on a CPU (benchmarks/
+    throughput.py): about 12 ms instead of 74 ms a step for MiniLM's 22.7M weights.
+    """
+    params = [p for g in groups for p in g["params"]]
+    fused = all(p.is_floating_point() and p.device.type in _FUSED for p in params)
+    return torch.optim.AdamW(groups, fused=fused or None)
+
+
+_FUSED = ("cpu", "cuda")  # devices with a fused AdamW kernel (torch >= 2.4 for the CPU)
+
+
 def loader(data, batch_size: int, collate_fn=None, shuffle: bool = False, seed: int = 0,
-           group_by_length: bool = False) -> DataLoader:
+           group_by_length: bool = False, by_length: bool = False) -> DataLoader:
     """Return a DataLoader over a tokenized dataset (seeded shuffling, dynamic padding).
 
     `group_by_length` shuffles into batches of texts of similar length (Transformers'
-    LengthGroupedSampler), so dynamic padding adds fewer pad tokens.
+    LengthGroupedSampler), so dynamic padding adds fewer pad tokens. `by_length` (evaluation,
+    where order does not change a metric) serves the examples longest first, unshuffled.
     """
     generator = torch.Generator().manual_seed(seed)
     sampler = None
     if shuffle and group_by_length:
-        lengths = [len(ids) for ids in data["input_ids"]]
-        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+        sampler = LengthGroupedSampler(batch_size, lengths=_lengths(data), generator=generator)
+    elif by_length and not shuffle:
+        lengths = _lengths(data)
+        sampler = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle and sampler is None,
                       sampler=sampler, generator=generator,
                       collate_fn=collate_fn or default_data_collator)
+
+
+def _lengths(data) -> list[int]:
+    """Return the number of tokens of each example of a tokenized dataset."""
+    return [len(ids) for ids in data["input_ids"]]
 
 
 def fit(
@@ -125,7 +147,7 @@ def fit(
                           seed=config.seed, group_by_length=config.group_by_length)
     total = config.max_steps or config.epochs * len(train_loader)
     epochs = math.ceil(total / len(train_loader))
-    optimizer = torch.optim.AdamW(groups or param_groups(model, config.lr, config.weight_decay))
+    optimizer = adamw(groups or param_groups(model, config.lr, config.weight_decay))
     scheduler = get_scheduler(config.scheduler, optimizer, int(config.warmup_ratio * total), total)
     saver.track(model, optimizer, scheduler, data=train_loader.generator)
     model, optimizer, train_loader, scheduler = accelerator.prepare(
@@ -239,7 +261,7 @@ def evaluate(
     accelerator = accelerator or Accelerator()
     was_training = model.training
     model.eval()
-    eval_loader = accelerator.prepare(loader(data, batch_size, collate_fn))
+    eval_loader = accelerator.prepare(loader(data, batch_size, collate_fn, by_length=True))
     losses, logits, labels = [], [], []
     for batch in eval_loader:
         out = model(**batch)
