@@ -17,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
+
+import nbformat
 
 from .common import save
 
@@ -46,8 +49,29 @@ def run(nb: Path, out_dir: Path, env: dict) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=nb.parent)
     seconds = time.perf_counter() - start
     rss = float(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else float("nan")
+    executed = out_dir / nb.name
     return {"notebook": str(nb.relative_to(BOOK)), "seconds": seconds, "peak_rss_mb": rss,
-            "ok": proc.returncode == 0, "error": proc.stderr[-500:] if proc.returncode else ""}
+            "ok": proc.returncode == 0, "error": proc.stderr[-500:] if proc.returncode else "",
+            "slowest_cells": slowest_cells(executed) if executed.exists() else []}
+
+
+def slowest_cells(path: Path, top: int = 3) -> list[dict]:
+    """Return the notebook's `top` slowest code cells: index, seconds, first line of code."""
+    cells = []
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell["cell_type"] == "code" and "shell.execute_reply" in timing:
+            seconds = (_time(timing["shell.execute_reply"])
+                       - _time(timing["iopub.execute_input"])).total_seconds()
+            code = [line for line in cell["source"].splitlines()
+                    if line.strip() and not line.startswith("#")]
+            cells.append({"cell": i, "seconds": seconds, "code": (code or [""])[0][:80]})
+    return sorted(cells, key=lambda c: -c["seconds"])[:top]
+
+
+def _time(stamp: str) -> datetime:
+    """Return the datetime of a Jupyter timestamp (ISO 8601, Z for UTC)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def main(fresh_cache: bool = True, inplace: bool = False) -> dict:
@@ -62,7 +86,8 @@ def main(fresh_cache: bool = True, inplace: bool = False) -> dict:
             rows.append(run(nb, nb.parent if inplace else Path(tmp) / "out", env))
             r = rows[-1]
             flag = "" if r["ok"] else "  FAILED"
-            print(f"{r['notebook']:<40}{r['seconds']:>7.1f} s{r['peak_rss_mb']:>8.0f} MiB{flag}")
+            print(f"{r['notebook']:<40}{r['seconds']:>7.1f} s{r['peak_rss_mb']:>8.0f} MiB{flag}  "
+                  + "; ".join(f"[{c['cell']}] {c['seconds']:.0f} s" for c in r["slowest_cells"]))
     total = sum(r["seconds"] for r in rows)
     peak = max(r["peak_rss_mb"] for r in rows)
     print(f"{'total':<40}{total:>7.1f} s{peak:>8.0f} MiB (goals: each <= 90 s, total <= 600 s, "

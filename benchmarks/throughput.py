@@ -1,10 +1,14 @@
 """fit() against transformers.Trainer and a bare PyTorch loop: same model, data, batches, steps.
 
-    python -m benchmarks.throughput            # tiny BERT and MiniLM, 3 interleaved repeats
+    python -m benchmarks.throughput            # tiny BERT and MiniLM
 
-Each arm runs in a fresh process (fair peak RSS); repeats are interleaved so drift in the
-machine's speed hits every arm alike. Reported: median examples/s, the ratios fit ÷ Trainer
-(goal ≥ 1.0) and time of fit ÷ bare loop (goal ≤ 1.15), peak RSS, final loss of each arm.
+Every arm trains the same weights on the same batches in the same order (the Trainer gets fit's
+sampler), with the same optimizer (torch's fused AdamW, the Trainer's default), warmup and
+clipping, for the same number of steps. Timing: one process per model runs the arms in turn,
+round after round, each round in a new order, so drift in the machine's speed hits every arm
+alike; reported are the medians and the ratios fit ÷ Trainer (examples/s, goal ≥ 1.0) and
+fit ÷ bare loop (time, goal ≤ 1.15). Peak RSS: one fresh process per arm. Last, the optimizer
+step alone: torch's per-tensor AdamW loop against the fused kernel that fit now uses.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ import time
 
 import numpy as np
 
-from .common import is_worker, median, peak_rss_mb, save, worker
+from .common import is_worker, median, save, worker
 
-SIZES = {"tiny": dict(steps=80, batch=32), "minilm": dict(steps=12, batch=16)}
+SIZES = {"tiny": dict(steps=80, batch=32, rounds=5), "minilm": dict(steps=12, batch=16, rounds=3)}
 ARMS = ("fit", "trainer", "bare")
+LR, WARMUP, CLIP = 1e-4, 0.1, 1.0
 
 
 def _data(model: str, n: int):
-    """Return tokenized film reviews for a backbone (the same for every arm)."""
+    """Return the tokenizer and n tokenized product reviews for a backbone (same for every arm)."""
     import transfer_lab as tl
     from transfer_lab.encode import encode_classification
 
@@ -30,77 +35,140 @@ def _data(model: str, n: int):
     return tok, encode_classification(tl.get_task("product_sentiment").load("train", n, 0), tok)
 
 
-def run_arm(arm: str, model: str, steps: int, batch: int) -> dict:
-    """Train `steps` steps with one arm and return its seconds, final loss and peak RSS."""
+def _sampler(data):
+    """Return a sampler drawing the order of fit's loader (seed 0), for the Trainer.
+
+    A DataLoader given a generator first takes one number from it (its workers' base seed),
+    then the sampler draws the permutation; this sampler does the same.
+    """
     import torch
-    from transformers import DataCollatorWithPadding, get_scheduler
+
+    generator = torch.Generator().manual_seed(0)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    return torch.utils.data.RandomSampler(data, generator=generator)
+
+
+def train_arm(arm: str, model: str, steps: int, batch: int, tok, data) -> dict:
+    """Train a fresh model `steps` steps through one arm; return its seconds and final loss."""
+    import torch
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, get_scheduler
 
     import transfer_lab as tl
 
-    tok, data = _data(model, steps * batch)
     net = tl.build_model(model, seed=0, pretrained=model == "minilm")
     collate = DataCollatorWithPadding(tok)
-    config = tl.TrainConfig(lr=1e-4, max_steps=steps, batch_size=batch, warmup_ratio=0.1,
-                            eval_every=0, progress=False, weight_decay=0.0)
     losses: list[float] = []
     start = time.perf_counter()
     if arm == "fit":
-        history = tl.fit(net, data, config=config, collate_fn=collate)
-        losses = [s["loss"] for s in history.steps]
+        config = tl.TrainConfig(lr=LR, max_steps=steps, batch_size=batch, warmup_ratio=WARMUP,
+                                max_grad_norm=CLIP, eval_every=0, progress=False,
+                                weight_decay=0.0)
+        losses = [s["loss"] for s in tl.fit(net, data, config=config, collate_fn=collate).steps]
     elif arm == "trainer":
-        from transformers import Trainer, TrainingArguments
+        class SameOrder(Trainer):
+            def _get_train_sampler(self, train_dataset=None):
+                return _sampler(train_dataset or self.train_dataset)
 
         args = TrainingArguments(output_dir="/tmp/bench-trainer", max_steps=steps,
-                                 per_device_train_batch_size=batch, learning_rate=1e-4,
-                                 warmup_steps=int(0.1 * steps), lr_scheduler_type="linear",
-                                 weight_decay=0.0, max_grad_norm=1.0, logging_steps=1,
+                                 per_device_train_batch_size=batch, learning_rate=LR,
+                                 warmup_steps=int(WARMUP * steps), lr_scheduler_type="linear",
+                                 weight_decay=0.0, max_grad_norm=CLIP, logging_steps=1,
                                  save_strategy="no", report_to=[], disable_tqdm=True, seed=0,
-                                 use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0)
-        trainer = Trainer(model=net, args=args, train_dataset=data, data_collator=collate)
+                                 use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+                                 log_level="error",
+                                 accelerator_config={"use_seedable_sampler": False})
+        trainer = SameOrder(model=net, args=args, train_dataset=data, data_collator=collate)
         trainer.train()
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    else:
+    else:  # forward, backward, clip, step: nothing else
         loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True,
-                                             collate_fn=collate,
-                                             generator=torch.Generator().manual_seed(0))
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.0)
-        sched = get_scheduler("linear", opt, int(0.1 * steps), steps)
+                                             generator=torch.Generator().manual_seed(0),
+                                             collate_fn=collate)
+        opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=0.0, fused=True)
+        sched = get_scheduler("linear", opt, int(WARMUP * steps), steps)
         net.train()
-        for _, batch_ in zip(range(steps), loader, strict=False):
-            loss = net(**batch_).loss
+        torch.manual_seed(0)  # as fit and the Trainer do: the same dropout masks
+        for _, b in zip(range(steps), loader, strict=False):
+            loss = net(**b).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
             opt.step()
             sched.step()
             opt.zero_grad()
             losses.append(loss.item())
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "examples_per_s": steps * batch / seconds,
-            "final_loss": float(np.mean(losses[-max(1, steps // 5):])),
-            "peak_rss_mb": peak_rss_mb()}
+            "first_loss": losses[0], "final_loss": float(np.mean(losses[-max(1, steps // 5):]))}
 
 
-def main(repeats: int = 3) -> dict:
-    """Run every arm on every model, interleaved, and print and save the ratios."""
+def timing(model: str, steps: int, batch: int, rounds: int) -> dict:
+    """Run every arm `rounds` times in one process, rotating the order; return the runs per arm."""
+    import transfer_lab as tl
+
+    tl.quiet()
+    tok, data = _data(model, steps * batch)
+    for arm in ARMS:  # warm-up: first-call costs (kernels, allocator) hit no timed run
+        train_arm(arm, model, 3, batch, tok, data)
+    runs = {arm: [] for arm in ARMS}
+    for r in range(rounds):
+        for arm in ARMS[r % 3:] + ARMS[:r % 3]:
+            runs[arm].append(train_arm(arm, model, steps, batch, tok, data))
+    return runs
+
+
+def memory(arm: str, model: str, steps: int, batch: int) -> dict:
+    """Return the peak RSS of a fresh process training a few steps through one arm."""
+    from .common import peak_rss_mb
+
+    tok, data = _data(model, steps * batch)
+    train_arm(arm, model, steps, batch, tok, data)
+    return {"peak_rss_mb": peak_rss_mb()}
+
+
+def optimizer_step_ms(model: str, repeats: int = 10) -> dict:
+    """Return ms per AdamW step on the model's weights: per-tensor loop against fused kernel."""
+    import torch
+
+    import transfer_lab as tl
+
+    net = tl.build_model(model, seed=0, pretrained=model == "minilm")
+    for p in net.parameters():
+        p.grad = torch.randn_like(p)
+    out = {}
+    for name, fused in (("per_tensor", None), ("fused", True)) * 2:  # second pass is kept
+        opt = torch.optim.AdamW(net.parameters(), lr=LR, fused=fused)
+        opt.step()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            opt.step()
+        out[name] = 1000 * (time.perf_counter() - start) / repeats
+    return out
+
+
+def main() -> dict:
+    """Time every arm on every model, measure memory; print and save the ratios."""
     out = {}
     for model, size in SIZES.items():
-        runs = {arm: [] for arm in ARMS}
-        for r in range(repeats):
-            for arm in ARMS:
-                runs[arm].append(worker("benchmarks.throughput", arm=arm, model=model, **size))
-                print(f"{model} repeat {r} {arm}: {runs[arm][-1]['examples_per_s']:.1f} ex/s")
+        runs = worker("benchmarks.throughput", job="timing", model=model, **size)
+        rss = {arm: worker("benchmarks.throughput", job="memory", arm=arm, model=model, steps=3,
+                           batch=size["batch"])["peak_rss_mb"] for arm in ARMS}
         med = {arm: {k: median([x[k] for x in v]) for k in v[0]} for arm, v in runs.items()}
-        out[model] = {**size, "repeats": repeats, "median": med,
+        for arm in ARMS:
+            med[arm]["peak_rss_mb"] = rss[arm]
+        step = worker("benchmarks.throughput", job="optimizer", model=model)
+        out[model] = {**size, "median": med, "runs": runs, "optimizer_step_ms": step,
                       "fit_over_trainer_examples_per_s":
                           med["fit"]["examples_per_s"] / med["trainer"]["examples_per_s"],
                       "fit_over_bare_time": med["fit"]["seconds"] / med["bare"]["seconds"],
                       "final_loss_spread": max(m["final_loss"] for m in med.values())
                           - min(m["final_loss"] for m in med.values())}
         o = out[model]
-        print(f"{model}: fit/Trainer examples/s = {o['fit_over_trainer_examples_per_s']:.2f} "
-              f"(goal >= 1.0); fit/bare time = {o['fit_over_bare_time']:.2f} (goal <= 1.15); "
-              f"final losses {[round(m['final_loss'], 3) for m in med.values()]}; peak RSS MiB "
-              f"{[round(m['peak_rss_mb']) for m in med.values()]}")
+        print(f"{model}: ex/s " + ", ".join(f"{a} {med[a]['examples_per_s']:.0f}" for a in ARMS)
+              + f"; fit/Trainer = {o['fit_over_trainer_examples_per_s']:.2f} (goal >= 1.0); "
+              f"fit/bare time = {o['fit_over_bare_time']:.2f} (goal <= 1.15); final losses "
+              f"{[round(m['final_loss'], 3) for m in med.values()]}; peak RSS MiB "
+              f"{[round(rss[a]) for a in ARMS]}; AdamW step {step['per_tensor']:.1f} ms "
+              f"per-tensor, {step['fused']:.1f} ms fused")
     save("throughput", {"models": out})
     return out
 
@@ -108,6 +176,8 @@ def main(repeats: int = 3) -> dict:
 if __name__ == "__main__":
     args = is_worker()
     if args is not None:
-        print(json.dumps(run_arm(**args)))
+        job = args.pop("job")
+        print(json.dumps({"timing": timing, "memory": memory,
+                          "optimizer": optimizer_step_ms}[job](**args)))
     else:
         main()
