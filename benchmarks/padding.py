@@ -66,7 +66,7 @@ def evaluation(data, tok, by_length: bool, batch: int = 128) -> float:
     return len(data) / (time.perf_counter() - start)
 
 
-def main(repeats: int = 3, batch: int = 32, steps: int = 40) -> dict:
+def main(repeats: int = 3, batch: int = 32, steps: int = 30) -> dict:
     """Measure every scheme on both distributions, interleaved; print and save the ratios."""
     from datasets import Dataset
 

@@ -50,7 +50,7 @@ def _seconds(procs: list[subprocess.Popen]) -> list[float]:
     return [json.loads(p.communicate()[0].strip().splitlines()[-1])["seconds"] for p in procs]
 
 
-def main(repeats: int = 3, steps: int = 100, batch: int = 32) -> dict:
+def main(repeats: int = 3, steps: int = 60, batch: int = 32) -> dict:
     """Measure both layouts, interleaved; print and save examples/s and the ratio."""
     cores = os.cpu_count() or 1
     one, many = [], []

@@ -12,7 +12,6 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
@@ -22,7 +21,7 @@ from . import world
 from .config import TrainConfig, cache_dir, profile
 from .metrics import ner_metrics
 from .models import get_backbone, load_tokenizer, model_config
-from .pipeline import Comparison, cache_key, cache_lock, save_theta
+from .pipeline import Comparison, cache_key, cached_theta, theta_card
 from .plots import plot_mean_std
 from .tasks import SPLIT_SEEDS, Task
 from .train import fit
@@ -285,11 +284,8 @@ def pretrain_source(source: str = "ner_news", model: str = "tiny", *, examples: 
     config = config or source_config(model)
     key = cache_key("ner", source, model, examples, config.to_dict(), seed)
     target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-ner-{key}"
-    with cache_lock(target):
-        if (target / "config.json").exists() and not out_dir:
-            return target
-        if target.exists() and any(target.iterdir()):
-            raise FileExistsError(f"{target} exists and is not empty; choose a new out_dir")
+
+    def train():
         tokenizer = load_tokenizer(model)
         net = build_ner_model(model, labels=task.labels, seed=seed,
                               pretrained=get_backbone(model).config is None)
@@ -297,12 +293,10 @@ def pretrain_source(source: str = "ner_news", model: str = "tiny", *, examples: 
                           config.max_length)
         history = fit(net, data, config=config.replace(seed=seed),
                       collate_fn=ner_collator(tokenizer))
-        save_theta(net, tokenizer, target, {
-            "source": source, "model": model, "init": "supervised (NER)", "examples": examples,
-            "steps": len(history.steps), "seconds": history.seconds,
-            "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-            "config": config.to_dict()})
-        return target
+        return net, tokenizer, theta_card(history, config, source=source, model=model,
+                                          init="supervised (NER)", examples=examples)
+
+    return cached_theta(target, train, reuse=not out_dir)
 
 
 def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int = 64,

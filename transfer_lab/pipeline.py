@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,37 +112,58 @@ def pretrain_source(
     learning = {k: v for k, v in config.to_dict().items() if k not in ("progress", "log_dir")}
     key = cache_key(source if task else "mlm", model, init, examples, learning, seed)
     target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-{init}-{key}"
+    resumable = dict(checkpoint_dir=target.with_name(f".{target.name}.checkpoints"),
+                     checkpoint_every=SOURCE_CHECKPOINT_EVERY, resume=True)
+
+    def train():
+        tokenizer = load_tokenizer(model)
+        pretrained = backbone.config is None
+        if init == "supervised":
+            net = build_model(model, "classification", task.num_labels, seed=seed,
+                              pretrained=pretrained)
+            data = encode_classification(task.load("train", examples, seed), tokenizer,
+                                         config.max_length)
+            net.config.id2label = dict(enumerate(task.labels))
+            net.config.label2id = {name: i for i, name in enumerate(task.labels)}
+            collate = classification_collator(tokenizer)
+        else:
+            net = build_model(model, "mlm", seed=seed, pretrained=pretrained)
+            data = encode_mlm(world.mlm_corpus(examples, seed), tokenizer, config.max_length)
+            collate = mlm_collator(tokenizer, seed=seed)
+        history = fit(net, data, config=config.replace(seed=seed), collate_fn=collate,
+                      **resumable)
+        return net, tokenizer, theta_card(history, config, model=model, init=init,
+                                          source=source if task else "world mlm corpus",
+                                          examples=examples)
+
+    cached_theta(target, train, reuse=not out_dir)
+    shutil.rmtree(resumable["checkpoint_dir"], ignore_errors=True)
+    return target
+
+
+def cached_theta(target: Path, train: Callable[[], tuple], *, reuse: bool = True) -> Path:
+    """Return `target` holding θ, built once by `train()` → (net, tokenizer, card) under a lock.
+
+    A folder that already holds a model is reused (when `reuse`); a folder that holds anything
+    else is never overwritten. Every θ_S of the book (sentiment, NER, QA, bilingual) is made so.
+    """
     with cache_lock(target):
-        if (target / "config.json").exists() and not out_dir:
+        if reuse and (target / "config.json").exists():
             return target
         if target.exists() and any(target.iterdir()):
             raise FileExistsError(f"{target} exists and is not empty; choose a new --out folder "
                                   "(transfer-lab never overwrites your files)")
-        tokenizer = load_tokenizer(model)
-        pretrained = backbone.config is None
-        resumable = dict(checkpoint_dir=target.with_name(f".{target.name}.checkpoints"),
-                         checkpoint_every=SOURCE_CHECKPOINT_EVERY, resume=True)
-        if init == "supervised":
-            net = build_model(model, "classification", task.num_labels, seed=seed,
-                              pretrained=pretrained)
-            texts = task.load("train", examples, seed)
-            data = encode_classification(texts, tokenizer, config.max_length)
-            net.config.id2label = dict(enumerate(task.labels))
-            net.config.label2id = {name: i for i, name in enumerate(task.labels)}
-            history = fit(net, data, config=config.replace(seed=seed),
-                          collate_fn=classification_collator(tokenizer), **resumable)
-        else:
-            net = build_model(model, "mlm", seed=seed, pretrained=pretrained)
-            data = encode_mlm(world.mlm_corpus(examples, seed), tokenizer, config.max_length)
-            history = fit(net, data, config=config.replace(seed=seed),
-                          collate_fn=mlm_collator(tokenizer, seed=seed), **resumable)
-        save_theta(net, tokenizer, target, {
-            "source": source if task else "world mlm corpus", "model": model, "init": init,
-            "examples": examples, "steps": len(history.steps), "seconds": history.seconds,
+        net, tokenizer, card = train()
+        save_theta(net, tokenizer, target, card)
+    return target
+
+
+def theta_card(history: History, config: TrainConfig, **about) -> dict:
+    """Return θ's provenance card: what it learned from, its steps, seconds and final loss."""
+    return {"source": about.pop("source"), **about, "steps": len(history.steps),
+            "seconds": history.seconds,
             "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-            "config": config.to_dict()})
-        shutil.rmtree(resumable["checkpoint_dir"], ignore_errors=True)
-        return target
+            "config": config.to_dict()}
 
 
 @contextmanager

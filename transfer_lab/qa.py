@@ -26,7 +26,7 @@ from .config import TrainConfig, cache_dir, profile
 from .metrics import squad_metrics
 from .models import get_backbone, load_tokenizer, model_config
 from .ner import new_head
-from .pipeline import Comparison, cache_key, cache_lock, save_theta
+from .pipeline import Comparison, cache_key, cached_theta, theta_card
 from .tasks import SPLIT_SEEDS, Task
 from .train import Callback, FitState, fit, loader
 
@@ -314,23 +314,18 @@ def pretrain_source(source: str = "qa_people", model: str = "tiny", *, examples:
     config = config or source_config(model)
     key = cache_key("qa", source, model, examples, config.to_dict(), seed)
     target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-qa-{key}"
-    with cache_lock(target):
-        if (target / "config.json").exists() and not out_dir:
-            return target
-        if target.exists() and any(target.iterdir()):
-            raise FileExistsError(f"{target} exists and is not empty; choose a new out_dir")
+
+    def train():
         tokenizer = load_tokenizer(model)
         net = build_qa_model(model, seed=seed, pretrained=get_backbone(model).config is None)
         data = encode_qa(task.load("train", examples, seed), tokenizer, config.max_length,
                          config.max_length // 4)
         history = fit(net, data, config=config.replace(seed=seed),
                       collate_fn=qa_collator(tokenizer))
-        save_theta(net, tokenizer, target, {
-            "source": source, "model": model, "init": "supervised (QA)", "examples": examples,
-            "steps": len(history.steps), "seconds": history.seconds,
-            "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-            "config": config.to_dict()})
-        return target
+        return net, tokenizer, theta_card(history, config, source=source, model=model,
+                                          init="supervised (QA)", examples=examples)
+
+    return cached_theta(target, train, reuse=not out_dir)
 
 
 def transfer(theta_S, target: str = "qa_orgs", labels: int = 128, seed: int = 0,

@@ -201,7 +201,7 @@ def pretrain_bilingual(steps: int = 400, examples: int = 10_000, seed: int = 0,
     """Train (or load from the cache) a masked-LM θ_S on unaligned English and toy text."""
     from .encode import encode_mlm, mlm_collator
     from .models import build_model
-    from .pipeline import cache_key, cache_lock, save_theta
+    from .pipeline import cache_key, cached_theta, theta_card
 
     config = TrainConfig(lr=1e-3, batch_size=64, max_steps=steps, warmup_ratio=0.05,
                          scheduler="constant_with_warmup", max_length=32, eval_every=0,
@@ -209,20 +209,17 @@ def pretrain_bilingual(steps: int = 400, examples: int = 10_000, seed: int = 0,
     corpus = monolingual_corpus(examples, seed)
     key = cache_key("bilingual", backbone, examples, corpus[:50], config.to_dict())
     target = cache_dir() / "theta_S" / f"{backbone}-bilingual-mlm-{key}"
-    with cache_lock(target):
-        if (target / "config.json").exists():
-            return target
+
+    def train():
         tokenizer = load_tokenizer(backbone)
         net = build_model(backbone, "mlm", seed=seed)
         data = encode_mlm(corpus, tokenizer, config.max_length)
         history = fit(net, data, config=config, collate_fn=mlm_collator(tokenizer, seed=seed))
-        save_theta(net, tokenizer, target, {
-            "source": "unaligned English + toy-language corpus", "model": backbone,
-            "init": "mlm", "examples": 2 * examples, "steps": len(history.steps),
-            "seconds": history.seconds,
-            "final_loss": float(np.mean([s["loss"] for s in history.steps[-50:]])),
-            "config": config.to_dict()})
-        return target
+        return net, tokenizer, theta_card(
+            history, config, source="unaligned English + toy-language corpus", model=backbone,
+            init="mlm", examples=2 * examples)
+
+    return cached_theta(target, train)
 
 
 # --- encoding and the model -------------------------------------------------------------
