@@ -11,7 +11,6 @@ as in CI.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -75,25 +74,35 @@ def _time(stamp: str) -> datetime:
 
 
 def main(fresh_cache: bool = True, inplace: bool = False) -> dict:
-    """Run the whole book once and print and save the table."""
+    """Run the whole book once and print and save the table (after every notebook).
+
+    Saving as it goes keeps what was measured if the run is cut short, and lets the appendix,
+    which runs last, show this run's chapters.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "TRANSFER_LAB_PROFILE": "quick"}
         if fresh_cache:
             env["TRANSFER_LAB_CACHE"] = str(Path(tmp) / "cache")
-        rows = []
+        rows: list[dict] = []
         for nb in notebooks():
             rows.append(run(nb, nb.parent if inplace else Path(tmp) / "out", env))
             r = rows[-1]
             flag = "" if r["ok"] else "  FAILED"
             print(f"{r['notebook']:<40}{r['seconds']:>7.1f} s{r['peak_rss_mb']:>8.0f} MiB{flag}  "
                   + "; ".join(f"[{c['cell']}] {c['seconds']:.0f} s" for c in r["slowest_cells"]))
-    total = sum(r["seconds"] for r in rows)
-    peak = max(r["peak_rss_mb"] for r in rows)
-    print(f"{'total':<40}{total:>7.1f} s{peak:>8.0f} MiB (goals: each <= 90 s, total <= 600 s, "
-          "peak <= 3072 MiB)")
-    return json.loads(json.dumps(save("book", {"notebooks": rows, "total_seconds": total,
-                                               "peak_rss_mb": peak}).read_text()))
+            result = _save(rows, quiet=True)
+    print(f"{'total':<40}{result['total_seconds']:>7.1f} s{result['peak_rss_mb']:>8.0f} MiB "
+          "(goals: each <= 90 s, total <= 600 s, peak <= 3072 MiB)")
+    return _save(rows)
+
+
+def _save(rows: list[dict], quiet: bool = False) -> dict:
+    """Write the rows so far, their total time and peak memory to results/book.json."""
+    result = {"notebooks": rows, "total_seconds": sum(r["seconds"] for r in rows),
+              "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+    save("book", result, quiet=quiet)
+    return result
 
 
 if __name__ == "__main__":

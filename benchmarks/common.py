@@ -47,12 +47,13 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def save(name: str, result: dict) -> Path:
+def save(name: str, result: dict, quiet: bool = False) -> Path:
     """Write a benchmark's result (with the machine's facts) to benchmarks/results/NAME.json."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"benchmark": name, "machine": machine(), **result}, indent=2))
-    print(f"wrote {path}")
+    if not quiet:
+        print(f"wrote {path}")
     return path
 
 
