@@ -34,7 +34,7 @@ from .encode import (
     mlm_collator,
 )
 from .metrics import classification_metrics
-from .models import ASSETS, build_model, get_backbone, load_tokenizer
+from .models import ASSETS, MaskedTokensOnly, build_model, get_backbone, load_tokenizer
 from .tasks import get_task
 from .train import History, fit
 
@@ -42,6 +42,10 @@ INITS = ("supervised", "mlm", "pretrained")
 ARMS = ("scratch", "transfer")
 RUN_ONLY = ("checkpoint_dir", "checkpoint_every", "resume")  # change where, not what, is trained
 SOURCE_CHECKPOINT_EVERY = 100  # steps between checkpoints of θ_S's training
+# Part of every θ_S cache key: bump it when a change to the training code changes the weights a
+# θ_S gets, so caches from before retrain instead of serving the old weights.
+# 2: torch's fused AdamW; masked-LM heads score only the masked tokens (MaskedTokensOnly).
+TRAINING_VERSION = 2
 
 
 def source_config(model: str, init: str) -> TrainConfig:
@@ -71,11 +75,12 @@ def classification_metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def cache_key(*parts) -> str:
-    """Return a short hash of the arguments and the world's fingerprint (names a cached θ_S)."""
+    """Return a short hash of the arguments, the world and the training code (names a θ_S)."""
     shipped = (ASSETS / "tokenizer.json").read_bytes()
     parts = [{k: v for k, v in p.items() if k not in RUN_ONLY} if isinstance(p, dict) else p
              for p in parts]
-    text = json.dumps([world.fingerprint(), hashlib.sha256(shipped).hexdigest(), *parts],
+    text = json.dumps([world.fingerprint(), hashlib.sha256(shipped).hexdigest(),
+                       TRAINING_VERSION, *parts],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -130,7 +135,8 @@ def pretrain_source(
             net = build_model(model, "mlm", seed=seed, pretrained=pretrained)
             data = encode_mlm(world.mlm_corpus(examples, seed), tokenizer, config.max_length)
             collate = mlm_collator(tokenizer, seed=seed)
-        history = fit(net, data, config=config.replace(seed=seed), collate_fn=collate,
+        trained = net if init == "supervised" else MaskedTokensOnly(net)
+        history = fit(trained, data, config=config.replace(seed=seed), collate_fn=collate,
                       **resumable)
         return net, tokenizer, theta_card(history, config, model=model, init=init,
                                           source=source if task else "world mlm corpus",

@@ -200,7 +200,7 @@ def pretrain_bilingual(steps: int = 400, examples: int = 10_000, seed: int = 0,
                        backbone: str = "tiny") -> Path:
     """Train (or load from the cache) a masked-LM θ_S on unaligned English and toy text."""
     from .encode import encode_mlm, mlm_collator
-    from .models import build_model
+    from .models import MaskedTokensOnly, build_model
     from .pipeline import cache_key, cached_theta, theta_card
 
     config = TrainConfig(lr=1e-3, batch_size=64, max_steps=steps, warmup_ratio=0.05,
@@ -214,7 +214,8 @@ def pretrain_bilingual(steps: int = 400, examples: int = 10_000, seed: int = 0,
         tokenizer = load_tokenizer(backbone)
         net = build_model(backbone, "mlm", seed=seed)
         data = encode_mlm(corpus, tokenizer, config.max_length)
-        history = fit(net, data, config=config, collate_fn=mlm_collator(tokenizer, seed=seed))
+        history = fit(MaskedTokensOnly(net), data, config=config,
+                      collate_fn=mlm_collator(tokenizer, seed=seed))
         return net, tokenizer, theta_card(
             history, config, source="unaligned English + toy-language corpus", model=backbone,
             init="mlm", examples=2 * examples)
