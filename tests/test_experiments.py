@@ -117,6 +117,26 @@ def test_label_curve_runs_both_arms_on_nested_budgets(theta_S):
         label_curve(theta_S, budgets={"scratch": (4,)}, seeds=1, config=cfg, test_examples=8)
 
 
+def test_label_curve_reads_finished_runs_back_from_the_cache(theta_S, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path))  # a cache with no runs yet
+    cfg = curve_config(steps=2, batch_size=4)
+    args = dict(budgets={"scratch": (4, 8), "transfer": (4,)}, seeds=2, test_examples=16)
+    first = label_curve(theta_S, config=cfg, **args)
+    again = label_curve(theta_S, config=cfg, **args)
+    assert first["cached"] == 0 and again["cached"] == 6  # (2 scratch + 1 transfer) x 2 seeds
+    assert again["arms"] == first["arms"]
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 6
+    # a run that differs in anything (here the steps, or the labels it sees) trains again
+    longer = label_curve(theta_S, config=curve_config(steps=3, batch_size=4), **args)
+    assert longer["cached"] == 0
+    other_test = label_curve(theta_S, config=cfg, **{**args, "test_examples": 20})
+    assert other_test["cached"] == 0
+    # a larger budget draws a longer sample of the same stream: the old runs saw the same data
+    more = label_curve(theta_S, config=cfg, **{**args, "budgets": {"scratch": (4, 8, 12),
+                                                                    "transfer": (4,)}})
+    assert more["cached"] == 6 and len(more["arms"]["scratch"][12]) == 2
+
+
 def test_initial_and_tuned_starts_where_transfer_starts():
     cfg = curve_config(steps=3, batch_size=4)
     theta_0, run, theta_star = initial_and_tuned(None, labels=8, seed=1, config=cfg)

@@ -7,6 +7,8 @@ scratch needs to match transfer; `weight_distance` measures how far fine-tuning 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -15,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from .checkpoint import write_atomically
+from .config import TrainConfig, cache_dir
 from .encode import encode_classification
 from .models import build_model, load_tokenizer
-from .pipeline import ARMS, Run, transfer
+from .pipeline import ARMS, Run, cache_key, transfer
 from .plots import COLORS, _axes, plot_mean_std
 from .tasks import get_task
 
@@ -56,6 +59,9 @@ def label_curve(
     `budgets` and `config` are shared by both arms or given per arm ({"scratch": ...,
     "transfer": ...}). Seed s draws the same nested training examples for every arm and budget
     (the 16 labels are the first 16 of the 64), and every run takes `config.max_steps` steps.
+    Each finished run is kept in the cache, keyed by θ_S's weights, the data and the config:
+    a curve cut short continues where it stopped, and runs that an earlier chapter made are
+    read back (`curve["cached"]` counts them) instead of trained again.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1 (got {seeds})")
@@ -71,17 +77,44 @@ def label_curve(
     test = encode_classification(task.load("test", test_examples), tokenizer, length)
     arms = {arm: {n: [] for n in budgets[arm]} for arm in ARMS}
     largest = max(max(b) for b in budgets.values())
+    starts = {"transfer": [str(theta_S), weights_digest(theta_S)], "scratch": "random"}
+    cached = 0
     for seed in range(seeds):
         train = encode_classification(task.load("train", largest, seed), tokenizer, length)
         for arm in ARMS:
+            config = configs[arm].replace(progress=False)
             for n in budgets[arm]:
-                run, _ = transfer(theta_S if arm == "transfer" else None, target, n, seed, model,
-                                  configs[arm].replace(progress=False),
-                                  data=(train.select(range(n)), test))
-                arms[arm][n].append(run.metrics["accuracy"])
+                data = (train.select(range(n)), test)
+                key = cache_key("label-curve run", target, starts[arm], model,
+                                config.to_dict(), seed, *map(data_digest, data))
+                record = cache_dir() / "runs" / f"{key}.json"
+                if record.exists():
+                    metrics = json.loads(record.read_text())
+                    cached += 1
+                else:
+                    run, _ = transfer(theta_S if arm == "transfer" else None, target, n, seed,
+                                      model, config, data=data)
+                    metrics = run.metrics
+                    record.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomically(record, json.dumps(metrics))
+                arms[arm][n].append(metrics["accuracy"])
     return {"target": target, "model": model, "theta_S": str(theta_S), "seeds": seeds,
             "test_examples": len(test), "config": {a: c.to_dict() for a, c in configs.items()},
-            "arms": arms, "seconds": time.perf_counter() - start}
+            "arms": arms, "cached": cached, "seconds": time.perf_counter() - start}
+
+
+def weights_digest(theta: str | Path) -> str:
+    """Return the SHA-256 of a checkpoint folder's weights (which θ_S a run started from)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(theta).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_digest(data) -> str:
+    """Return the SHA-256 of a tokenized dataset's token ids and labels (which data a run saw)."""
+    columns = {k: list(data[k]) for k in ("input_ids", "labels", "label") if k in data.column_names}
+    return hashlib.sha256(json.dumps(columns).encode()).hexdigest()
 
 
 def curve_means(curve: dict, arm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
