@@ -12,7 +12,6 @@ as in CI.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,13 +23,13 @@ import nbformat
 from .common import save
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
-RUNNER = """
-import resource, subprocess, sys
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-sys.stderr.write(proc.stderr[-3000:])
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-sys.exit(proc.returncode)
-"""
+# Run last in each kernel (and dropped from the saved notebook): the peak memory of the kernel
+# or of the largest process it started and waited for (chapter 6 launches workers). The kernel's
+# own peak is VmHWM: its ru_maxrss would include the RSS of this process, which forked it.
+PEAK = """import pathlib as _p, resource as _r
+_hwm = [int(l.split()[1]) for l in _p.Path("/proc/self/status").read_text().splitlines()
+        if l.startswith("VmHWM:")] if _p.Path("/proc/self/status").exists() else []
+print(max(_hwm + [_r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss]) / 1024)"""
 
 
 def notebooks() -> list[Path]:
@@ -40,24 +39,39 @@ def notebooks() -> list[Path]:
 
 
 def run(nb: Path, out_dir: Path, env: dict) -> dict:
-    """Execute one notebook into out_dir (its own folder: in place); return time, RSS, status."""
-    cmd = [sys.executable, "-c", RUNNER, sys.executable, "-m", "jupyter", "nbconvert",
-           "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=900",
-           "--output-dir", str(out_dir), "--output", nb.stem, str(nb)]
+    """Execute one notebook in a fresh kernel, save it into out_dir; return time, RSS, status.
+
+    The kernel starts from this process (as in a running Jupyter), so the time is the kernel's
+    start and the notebook's cells, not the start of a converter around them.
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = nbformat.read(nb, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(PEAK))
+    client = NotebookClient(notebook, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(nb.parent)}})
+    error = ""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=nb.parent)
+    try:
+        client.execute(env=env)
+    except CellExecutionError as err:
+        error = str(err)[-500:]
     seconds = time.perf_counter() - start
-    rss = float(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else float("nan")
-    executed = out_dir / nb.name
+    probe = notebook.cells.pop()
+    printed = "".join(o.get("text", "") for o in probe.get("outputs", [])
+                      if o.get("name") == "stdout").split()
+    rss = float(printed[-1]) if printed and not error else float("nan")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, out_dir / nb.name)
     return {"notebook": str(nb.relative_to(BOOK)), "seconds": seconds, "peak_rss_mb": rss,
-            "ok": proc.returncode == 0, "error": proc.stderr[-500:] if proc.returncode else "",
-            "slowest_cells": slowest_cells(executed) if executed.exists() else []}
+            "ok": not error, "error": error, "slowest_cells": slowest_cells(notebook)}
 
 
-def slowest_cells(path: Path, top: int = 3) -> list[dict]:
+def slowest_cells(notebook, top: int = 3) -> list[dict]:
     """Return the notebook's `top` slowest code cells: index, seconds, first line of code."""
     cells = []
-    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+    for i, cell in enumerate(notebook.cells):
         timing = cell.get("metadata", {}).get("execution", {})
         if cell["cell_type"] == "code" and "shell.execute_reply" in timing:
             seconds = (_time(timing["shell.execute_reply"])

@@ -34,12 +34,23 @@ def machine() -> dict:
 
 def worker(module: str, **kwargs) -> dict:
     """Run `python -m module --worker JSON` in a fresh process and return the JSON it prints."""
+    return workers(module, [kwargs])[0]
+
+
+def workers(module: str, jobs: list[dict]) -> list[dict]:
+    """Run one fresh `python -m module --worker JSON` process per job, all at once; return each
+    one's JSON. For measurements that contention cannot change, such as peak memory."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
-    proc = subprocess.run([sys.executable, "-m", module, "--worker", json.dumps(kwargs)],
-                          capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{module} worker {kwargs} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    procs = [subprocess.Popen([sys.executable, "-m", module, "--worker", json.dumps(job)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for job in jobs]
+    out = []
+    for job, proc in zip(jobs, procs, strict=True):
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{module} worker {job} failed:\n{stderr[-2000:]}")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
 
 
 def median(values: list[float]) -> float:

@@ -7,8 +7,9 @@ sampler), with the same optimizer (torch's fused AdamW, the Trainer's default), 
 clipping, for the same number of steps. Timing: one process per model runs the arms in turn,
 round after round, each round in a new order, so drift in the machine's speed hits every arm
 alike; reported are the medians and the ratios fit ÷ Trainer (examples/s, goal ≥ 1.0) and
-fit ÷ bare loop (time, goal ≤ 1.15). Peak RSS: one fresh process per arm. Last, the optimizer
-step alone: torch's per-tensor AdamW loop against the fused kernel that fit now uses.
+fit ÷ bare loop (time, goal ≤ 1.15). Peak RSS: one fresh process per arm (run side by side).
+Last, in the timing process, the optimizer step alone: torch's per-tensor AdamW loop against the
+fused kernel that fit now uses.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from .common import is_worker, median, save, worker
+from .common import is_worker, median, save, worker, workers
 
 SIZES = {"tiny": dict(steps=80, batch=32, rounds=5), "minilm": dict(steps=12, batch=16, rounds=3)}
 ARMS = ("fit", "trainer", "bare")
@@ -102,7 +103,8 @@ def train_arm(arm: str, model: str, steps: int, batch: int, tok, data) -> dict:
 
 
 def timing(model: str, steps: int, batch: int, rounds: int) -> dict:
-    """Run every arm `rounds` times in one process, rotating the order; return the runs per arm."""
+    """Run every arm `rounds` times in one process, rotating the order; return the runs per arm
+    and, last, the optimizer step alone (`optimizer_step_ms`)."""
     import transfer_lab as tl
 
     tl.quiet()
@@ -113,7 +115,7 @@ def timing(model: str, steps: int, batch: int, rounds: int) -> dict:
     for r in range(rounds):
         for arm in ARMS[r % 3:] + ARMS[:r % 3]:
             runs[arm].append(train_arm(arm, model, steps, batch, tok, data))
-    return runs
+    return {"runs": runs, "optimizer_step_ms": optimizer_step_ms(model)}
 
 
 def memory(arm: str, model: str, steps: int, batch: int) -> dict:
@@ -149,13 +151,16 @@ def main() -> dict:
     """Time every arm on every model, measure memory; print and save the ratios."""
     out = {}
     for model, size in SIZES.items():
-        runs = worker("benchmarks.throughput", job="timing", model=model, **size)
-        rss = {arm: worker("benchmarks.throughput", job="memory", arm=arm, model=model, steps=3,
-                           batch=size["batch"])["peak_rss_mb"] for arm in ARMS}
+        timed = worker("benchmarks.throughput", job="timing", model=model, **size)
+        runs, step = timed["runs"], timed["optimizer_step_ms"]
+        # memory: one fresh process per arm, side by side (contention changes time, not RSS)
+        peaks = workers("benchmarks.throughput", [dict(job="memory", arm=arm, model=model,
+                                                       steps=3, batch=size["batch"])
+                                                  for arm in ARMS])
+        rss = {arm: p["peak_rss_mb"] for arm, p in zip(ARMS, peaks, strict=True)}
         med = {arm: {k: median([x[k] for x in v]) for k in v[0]} for arm, v in runs.items()}
         for arm in ARMS:
             med[arm]["peak_rss_mb"] = rss[arm]
-        step = worker("benchmarks.throughput", job="optimizer", model=model)
         out[model] = {**size, "median": med, "runs": runs, "optimizer_step_ms": step,
                       "fit_over_trainer_examples_per_s":
                           med["fit"]["examples_per_s"] / med["trainer"]["examples_per_s"],
@@ -177,7 +182,6 @@ if __name__ == "__main__":
     args = is_worker()
     if args is not None:
         job = args.pop("job")
-        print(json.dumps({"timing": timing, "memory": memory,
-                          "optimizer": optimizer_step_ms}[job](**args)))
+        print(json.dumps({"timing": timing, "memory": memory}[job](**args)))
     else:
         main()
