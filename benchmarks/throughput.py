@@ -9,7 +9,8 @@ round after round, each round in a new order, so drift in the machine's speed hi
 alike; reported are the medians and the ratios fit ÷ Trainer (examples/s, goal ≥ 1.0) and
 fit ÷ bare loop (time, goal ≤ 1.15). Peak RSS: one fresh process per arm (run side by side).
 Last, in the timing process, the optimizer step alone: torch's per-tensor AdamW loop against the
-fused kernel that fit now uses.
+fused kernel that fit now uses; and (tiny) a masked-LM step with the head on every token against
+`MaskedTokensOnly`, which scores only the masked ones.
 """
 
 from __future__ import annotations
@@ -115,7 +116,43 @@ def timing(model: str, steps: int, batch: int, rounds: int) -> dict:
     for r in range(rounds):
         for arm in ARMS[r % 3:] + ARMS[:r % 3]:
             runs[arm].append(train_arm(arm, model, steps, batch, tok, data))
-    return {"runs": runs, "optimizer_step_ms": optimizer_step_ms(model)}
+    out = {"runs": runs, "optimizer_step_ms": optimizer_step_ms(model)}
+    if model == "tiny":
+        out["mlm_step_ms"] = mlm_step_ms()
+    return out
+
+
+def mlm_step_ms(steps: int = 20, batch: int = 64, rounds: int = 3) -> dict:
+    """Return ms per masked-LM training step: the head on every token, or on the masked ones.
+
+    The masked-LM θ_S of chapters 2 and 5 trains through `MaskedTokensOnly` (same loss).
+    """
+    import torch
+
+    import transfer_lab as tl
+    from transfer_lab import world
+    from transfer_lab.encode import encode_mlm, mlm_collator
+    from transfer_lab.models import MaskedTokensOnly
+
+    tok = tl.load_tokenizer("tiny")
+    data = encode_mlm(world.mlm_corpus(steps * batch, 0), tok, 32)
+    collate = mlm_collator(tok, seed=0)
+    batches = [collate([data[i] for i in range(j * batch, (j + 1) * batch)])
+               for j in range(steps)]
+    times = {"all_tokens": [], "masked_only": []}
+    for _ in range(rounds):
+        for name in times:
+            net = tl.build_model("tiny", "mlm", seed=0)
+            model = net if name == "all_tokens" else MaskedTokensOnly(net)
+            opt = torch.optim.AdamW(net.parameters(), lr=1e-3, fused=True)
+            model.train()
+            start = time.perf_counter()
+            for b in batches:
+                model(**b).loss.backward()
+                opt.step()
+                opt.zero_grad()
+            times[name].append(1000 * (time.perf_counter() - start) / steps)
+    return {name: median(v) for name, v in times.items()}
 
 
 def memory(arm: str, model: str, steps: int, batch: int) -> dict:
@@ -153,6 +190,7 @@ def main() -> dict:
     for model, size in SIZES.items():
         timed = worker("benchmarks.throughput", job="timing", model=model, **size)
         runs, step = timed["runs"], timed["optimizer_step_ms"]
+        mlm = timed.get("mlm_step_ms")
         # memory: one fresh process per arm, side by side (contention changes time, not RSS)
         peaks = workers("benchmarks.throughput", [dict(job="memory", arm=arm, model=model,
                                                        steps=3, batch=size["batch"])
@@ -162,6 +200,7 @@ def main() -> dict:
         for arm in ARMS:
             med[arm]["peak_rss_mb"] = rss[arm]
         out[model] = {**size, "median": med, "runs": runs, "optimizer_step_ms": step,
+                      **({"mlm_step_ms": mlm} if mlm else {}),
                       "fit_over_trainer_examples_per_s":
                           med["fit"]["examples_per_s"] / med["trainer"]["examples_per_s"],
                       "fit_over_bare_time": med["fit"]["seconds"] / med["bare"]["seconds"],
@@ -173,7 +212,9 @@ def main() -> dict:
               f"fit/bare time = {o['fit_over_bare_time']:.2f} (goal <= 1.15); final losses "
               f"{[round(m['final_loss'], 3) for m in med.values()]}; peak RSS MiB "
               f"{[round(rss[a]) for a in ARMS]}; AdamW step {step['per_tensor']:.1f} ms "
-              f"per-tensor, {step['fused']:.1f} ms fused")
+              f"per-tensor, {step['fused']:.1f} ms fused"
+              + (f"; masked-LM step {mlm['all_tokens']:.1f} ms scoring every token, "
+                 f"{mlm['masked_only']:.1f} ms the masked ones" if mlm else ""))
     save("throughput", {"models": out})
     return out
 

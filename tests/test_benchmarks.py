@@ -24,3 +24,25 @@ def test_fit_trainer_and_bare_loop_train_on_the_same_batches(monkeypatch):
     assert max(first.values()) - min(first.values()) < 1e-5, first
     for r in runs.values():
         assert r["seconds"] > 0 and abs(r["examples_per_s"] * r["seconds"] - 3 * 8) < 1e-6
+
+
+def test_mlm_step_benchmark_times_both_heads():
+    ms = throughput.mlm_step_ms(steps=2, batch=8, rounds=1)
+    assert set(ms) == {"all_tokens", "masked_only"} and all(v > 0 for v in ms.values())
+
+
+def test_book_benchmark_reads_peak_memory_and_slow_cells_from_a_kernel(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from benchmarks import book
+
+    parent = b"\x01" * (600 << 20)  # this process holds 600 MiB when it starts the kernel
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = b"1" * (50 << 20)'),
+                                         nbformat.v4.new_code_cell(book.PEAK)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    peak = float(nb.cells[-1].outputs[0]["text"])
+    assert 50 < peak < 500, peak  # the kernel's 50 MiB and Python, not its parent's 600 MiB
+    del parent
+    slow = book.slowest_cells(nb, top=1)
+    assert len(slow) == 1 and slow[0]["seconds"] >= 0 and slow[0]["cell"] in (0, 1)
