@@ -1,20 +1,27 @@
 """Execute every notebook of the book (quick profile): wall time and peak RSS per notebook.
 
     python -m benchmarks.book            # fresh θ_S cache, outputs into a temp folder
+    python -m benchmarks.book --jobs 1   # one notebook at a time, with every core's threads
     python -m benchmarks.book --inplace  # authors: also store the new outputs in the book
 
 Goals: each notebook ≤ 90 s, all together ≤ 10 min, peak ≤ 3 GB. Notebooks run into a temp
 copy (the book's stored outputs are not touched) unless --inplace; θ_S checkpoints come from a
 fresh cache (--warm: the usual one), so the first notebook that needs one pays for training it,
-as in CI.
+as in CI. Like `make test`, the chapters run side by side in one kernel per core (up to 4), each
+with its share of the threads: the threads benchmark measures why. A chapter that needs a θ_S or
+a curve run that another one is making waits for it (the cache's lock) and reads it. The
+appendix runs last, alone, so that it shows the whole book.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -38,8 +45,9 @@ def notebooks() -> list[Path]:
                   and ".ipynb_checkpoints" not in p.parts)
 
 
-def run(nb: Path, out_dir: Path, env: dict) -> dict:
-    """Execute one notebook in a fresh kernel, save it into out_dir; return time, RSS, status.
+def run(nb: Path, out_dir: Path, env: dict, start: float | None = None) -> dict:
+    """Execute one notebook in a fresh kernel, save it into out_dir; return time, RSS, status
+    and when it started (seconds after `start`, a `time.perf_counter()`).
 
     The kernel starts from this process (as in a running Jupyter), so the time is the kernel's
     start and the notebook's cells, not the start of a converter around them.
@@ -52,12 +60,12 @@ def run(nb: Path, out_dir: Path, env: dict) -> dict:
     client = NotebookClient(notebook, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(nb.parent)}})
     error = ""
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
         client.execute(env=env)
     except CellExecutionError as err:
         error = str(err)[-500:]
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     probe = notebook.cells.pop()
     printed = "".join(o.get("text", "") for o in probe.get("outputs", [])
                       if o.get("name") == "stdout").split()
@@ -65,6 +73,7 @@ def run(nb: Path, out_dir: Path, env: dict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out_dir / nb.name)
     return {"notebook": str(nb.relative_to(BOOK)), "seconds": seconds, "peak_rss_mb": rss,
+            "start": 0.0 if start is None else began - start,
             "ok": not error, "error": error, "slowest_cells": slowest_cells(notebook)}
 
 
@@ -87,37 +96,93 @@ def _time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-def main(fresh_cache: bool = True, inplace: bool = False) -> dict:
+def default_jobs() -> int:
+    """Return how many notebooks run at once: one per core, up to 4 (as `make test` does)."""
+    return min(os.cpu_count() or 1, 4)
+
+
+def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = None) -> dict:
     """Run the whole book once and print and save the table (after every notebook).
 
     Saving as it goes keeps what was measured if the run is cut short, and lets the appendix,
     which runs last, show this run's chapters.
     """
+    jobs = jobs or default_jobs()
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    chapters = [nb for nb in notebooks() if not nb.name.startswith("appendix")]
+    last = [nb for nb in notebooks() if nb not in chapters]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-               "TRANSFER_LAB_PROFILE": "quick"}
+               "TRANSFER_LAB_PROFILE": "quick", "OMP_NUM_THREADS": str(threads)}
         if fresh_cache:
             env["TRANSFER_LAB_CACHE"] = str(Path(tmp) / "cache")
-        rows: list[dict] = []
-        for nb in notebooks():
-            rows.append(run(nb, nb.parent if inplace else Path(tmp) / "out", env))
-            r = rows[-1]
-            flag = "" if r["ok"] else "  FAILED"
-            print(f"{r['notebook']:<40}{r['seconds']:>7.1f} s{r['peak_rss_mb']:>8.0f} MiB{flag}  "
-                  + "; ".join(f"[{c['cell']}] {c['seconds']:.0f} s" for c in r["slowest_cells"]))
-            result = _save(rows, quiet=True)
-    print(f"{'total':<40}{result['total_seconds']:>7.1f} s{result['peak_rss_mb']:>8.0f} MiB "
-          "(goals: each <= 90 s, total <= 600 s, peak <= 3072 MiB)")
-    return _save(rows)
+        book = Book(jobs, threads)
+        lanes: queue.Queue[int] = queue.Queue()
+        for lane in range(jobs):
+            lanes.put(lane)
+
+        def one(nb: Path) -> None:
+            lane = lanes.get()
+            try:
+                book.add(run(nb, nb.parent if inplace else Path(tmp) / "out", env,
+                             start=book.start), lane)
+            finally:
+                lanes.put(lane)
+
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(one, chapters))
+        for nb in last:
+            one(nb)
+    r = book.result()
+    print(f"{'all (' + str(jobs) + ' at a time)':<40}{r['total_seconds']:>7.1f} s"
+          f"{r['peak_rss_mb']:>8.0f} MiB  (goals: each <= 90 s, total <= 600 s, peak <= 3072 "
+          f"MiB); the notebooks' times add up to {r['notebook_seconds']:.0f} s")
+    return book.save()
 
 
-def _save(rows: list[dict], quiet: bool = False) -> dict:
-    """Write the rows so far, their total time and peak memory to results/book.json."""
-    result = {"notebooks": rows, "total_seconds": sum(r["seconds"] for r in rows),
-              "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
-    save("book", result, quiet=quiet)
-    return result
+class Book:
+    """The rows measured so far, printed and saved (results/book.json) as each one arrives."""
+
+    def __init__(self, jobs: int, threads: int):
+        self.jobs, self.threads, self.rows = jobs, threads, []
+        self.start, self.lock = time.perf_counter(), threading.Lock()
+
+    def add(self, row: dict, lane: int) -> None:
+        """Keep one notebook's row (in reading order), print it and save the rows so far."""
+        with self.lock:
+            self.rows.append({**row, "lane": lane})
+            self.rows.sort(key=lambda r: r["notebook"])
+            flag = "" if row["ok"] else "  FAILED"
+            print(f"{row['notebook']:<40}{row['seconds']:>7.1f} s{row['peak_rss_mb']:>8.0f} MiB"
+                  f"{flag}  " + "; ".join(f"[{c['cell']}] {c['seconds']:.0f} s"
+                                        for c in row["slowest_cells"]), flush=True)
+            self.save(quiet=True)
+
+    def result(self) -> dict:
+        """Return the rows, the wall time so far, the sum of the notebooks' times, peak memory."""
+        rows = self.rows
+        return {"notebooks": rows, "jobs": self.jobs, "threads_per_kernel": self.threads,
+                "total_seconds": time.perf_counter() - self.start,
+                "notebook_seconds": sum(r["seconds"] for r in rows),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+                "peak_rss_side_by_side_mb": side_by_side_peak(rows)}
+
+    def save(self, quiet: bool = False) -> dict:
+        """Write the result so far to results/book.json and return it."""
+        result = self.result()
+        save("book", result, quiet=quiet)
+        return result
+
+
+def side_by_side_peak(rows: list[dict]) -> float:
+    """Return the most memory the kernels running at one time could hold together: at each
+    notebook's start, the sum of the peaks of the notebooks running then (an upper bound)."""
+    def running(t: float) -> list[dict]:
+        return [r for r in rows if r["start"] <= t < r["start"] + r["seconds"]]
+    return max((sum(r["peak_rss_mb"] for r in running(row["start"])) for row in rows),
+               default=float("nan"))
 
 
 if __name__ == "__main__":
-    main(fresh_cache="--warm" not in sys.argv, inplace="--inplace" in sys.argv)
+    jobs = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else None
+    main(fresh_cache="--warm" not in sys.argv, inplace="--inplace" in sys.argv, jobs=jobs)

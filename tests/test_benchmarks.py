@@ -46,3 +46,35 @@ def test_book_benchmark_reads_peak_memory_and_slow_cells_from_a_kernel(tmp_path)
     del parent
     slow = book.slowest_cells(nb, top=1)
     assert len(slow) == 1 and slow[0]["seconds"] >= 0 and slow[0]["cell"] in (0, 1)
+
+
+
+def test_book_benchmark_runs_chapters_side_by_side_and_the_appendix_last(tmp_path, monkeypatch):
+    import json
+
+    import nbformat
+
+    from benchmarks import book, common
+
+    monkeypatch.setattr(book, "BOOK", tmp_path)
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    saved = tmp_path / "results" / "book.json"
+    cells = {"01_a": "x = 1",  # each notebook leaves a note of what it saw
+             "02_b": f"import os; open({str(tmp_path / 'threads')!r}, 'w')"
+                     ".write(os.environ['OMP_NUM_THREADS'])",
+             "03_c": "x = 3",
+             "appendix_z": f"import json; open({str(tmp_path / 'seen')!r}, 'w').write("
+                           f"str(len(json.load(open({str(saved)!r}))['notebooks'])))"}
+    for name, code in cells.items():
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]),
+                       tmp_path / f"{name}.ipynb")
+    result = book.main(jobs=2)
+    rows = {r["notebook"]: r for r in result["notebooks"]}
+    assert list(rows) == [f"{name}.ipynb" for name in cells]  # reading order
+    assert all(r["ok"] for r in rows.values()) and {r["lane"] for r in rows.values()} <= {0, 1}
+    assert (tmp_path / "threads").read_text() == str(result["threads_per_kernel"])
+    assert (tmp_path / "seen").read_text() == "3"  # the appendix read all three chapters' rows
+    ends = [r["start"] + r["seconds"] for n, r in rows.items() if n != "appendix_z.ipynb"]
+    assert rows["appendix_z.ipynb"]["start"] >= max(ends)
+    assert json.loads(saved.read_text())["notebooks"] == result["notebooks"]
+    assert result["notebook_seconds"] == sum(r["seconds"] for r in rows.values())

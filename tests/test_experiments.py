@@ -137,6 +137,36 @@ def test_label_curve_reads_finished_runs_back_from_the_cache(theta_S, tmp_path, 
     assert more["cached"] == 6 and len(more["arms"]["scratch"][12]) == 2
 
 
+def test_label_curves_in_two_threads_train_each_run_once(theta_S, tmp_path, monkeypatch):
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from transfer_lab import experiments
+
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path))
+    trained = []
+
+    def slow_transfer(*args, **kwargs):  # long enough that the two curves overlap
+        trained.append(args[2:4])
+        time.sleep(0.05)
+        return SimpleNamespace(metrics={"accuracy": 0.5}), None
+
+    monkeypatch.setattr(experiments, "transfer", slow_transfer)
+    args = dict(budgets={"scratch": (4, 8), "transfer": (4,)}, seeds=2, test_examples=16,
+                config=curve_config(steps=2, batch_size=4))
+    curves = []
+    threads = [threading.Thread(target=lambda: curves.append(label_curve(theta_S, **args)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # without the lock both would train most runs; with it, one trains, the other reads back
+    assert len(trained) == 6, trained
+    assert sum(c["cached"] for c in curves) == 6 and curves[0]["arms"] == curves[1]["arms"]
+
+
 def test_initial_and_tuned_starts_where_transfer_starts():
     cfg = curve_config(steps=3, batch_size=4)
     theta_0, run, theta_star = initial_and_tuned(None, labels=8, seed=1, config=cfg)

@@ -21,7 +21,7 @@ from .checkpoint import write_atomically
 from .config import TrainConfig, cache_dir
 from .encode import encode_classification
 from .models import build_model, load_tokenizer
-from .pipeline import ARMS, Run, cache_key, transfer
+from .pipeline import ARMS, Run, cache_key, cache_lock, transfer
 from .plots import COLORS, _axes, plot_mean_std
 from .tasks import get_task
 
@@ -61,7 +61,8 @@ def label_curve(
     (the 16 labels are the first 16 of the 64), and every run takes `config.max_steps` steps.
     Each finished run is kept in the cache, keyed by θ_S's weights, the data and the config:
     a curve cut short continues where it stopped, and runs that an earlier chapter made are
-    read back (`curve["cached"]` counts them) instead of trained again.
+    read back (`curve["cached"]` counts them) instead of trained again. A run in progress is
+    locked: the same curve in another process (a notebook beside this one) waits and reads it.
     """
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1 (got {seeds})")
@@ -88,15 +89,15 @@ def label_curve(
                 key = cache_key("label-curve run", target, starts[arm], model,
                                 config.to_dict(), seed, *map(data_digest, data))
                 record = cache_dir() / "runs" / f"{key}.json"
-                if record.exists():
-                    metrics = json.loads(record.read_text())
-                    cached += 1
-                else:
-                    run, _ = transfer(theta_S if arm == "transfer" else None, target, n, seed,
-                                      model, config, data=data)
-                    metrics = run.metrics
-                    record.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomically(record, json.dumps(metrics))
+                with cache_lock(record):  # a curve in another process waits, then reads it
+                    if record.exists():
+                        metrics = json.loads(record.read_text())
+                        cached += 1
+                    else:
+                        run, _ = transfer(theta_S if arm == "transfer" else None, target, n,
+                                          seed, model, config, data=data)
+                        metrics = run.metrics
+                        write_atomically(record, json.dumps(metrics))
                 arms[arm][n].append(metrics["accuracy"])
     return {"target": target, "model": model, "theta_S": str(theta_S), "seeds": seeds,
             "test_examples": len(test), "config": {a: c.to_dict() for a, c in configs.items()},
