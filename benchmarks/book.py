@@ -8,13 +8,15 @@ Goals: each notebook ≤ 90 s, all together ≤ 10 min, peak ≤ 3 GB. Notebooks
 copy (the book's stored outputs are not touched) unless --inplace; θ_S checkpoints come from a
 fresh cache (--warm: the usual one), so the first notebook that needs one pays for training it,
 as in CI. Like `make test`, the chapters run side by side in one kernel per core (up to 4), each
-with its share of the threads: the threads benchmark measures why. A chapter that needs a θ_S or
-a curve run that another one is making waits for it (the cache's lock) and reads it. The
-appendix runs last, alone, so that it shows the whole book.
+with its share of the threads (the threads benchmark measures why), longest first by the last
+run's times. A chapter that needs a θ_S or a curve run that another one is making waits for it
+(the cache's lock) and reads it. The appendix runs last, alone, so that it shows the whole book.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import queue
 import sys
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import common
 from .common import save
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -101,6 +104,15 @@ def default_jobs() -> int:
     return min(os.cpu_count() or 1, 4)
 
 
+def longest_first(chapters: list[Path]) -> list[Path]:
+    """Return the chapters longest first by the last run's times (new ones first, in reading
+    order), so that the kernels finish close together."""
+    path = common.RESULTS / "book.json"
+    last = ({r["notebook"]: r["seconds"] for r in json.loads(path.read_text())["notebooks"]}
+            if path.exists() else {})
+    return sorted(chapters, key=lambda nb: -last.get(str(nb.relative_to(BOOK)), math.inf))
+
+
 def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = None) -> dict:
     """Run the whole book once and print and save the table (after every notebook).
 
@@ -109,7 +121,7 @@ def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = Non
     """
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    chapters = [nb for nb in notebooks() if not nb.name.startswith("appendix")]
+    chapters = longest_first([nb for nb in notebooks() if not nb.name.startswith("appendix")])
     last = [nb for nb in notebooks() if nb not in chapters]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",

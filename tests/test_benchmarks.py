@@ -78,3 +78,19 @@ def test_book_benchmark_runs_chapters_side_by_side_and_the_appendix_last(tmp_pat
     assert rows["appendix_z.ipynb"]["start"] >= max(ends)
     assert json.loads(saved.read_text())["notebooks"] == result["notebooks"]
     assert result["notebook_seconds"] == sum(r["seconds"] for r in rows.values())
+
+
+def test_book_benchmark_starts_the_chapters_that_took_longest_last_time(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import book, common
+
+    monkeypatch.setattr(book, "BOOK", tmp_path)
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    chapters = [tmp_path / f"{name}.ipynb" for name in ("01_a", "02_b", "03_c", "04_new")]
+    assert book.longest_first(chapters) == chapters  # nothing measured yet: reading order
+    (tmp_path / "results").mkdir()
+    last = [{"notebook": "01_a.ipynb", "seconds": 5.0}, {"notebook": "02_b.ipynb", "seconds": 9.0},
+            {"notebook": "03_c.ipynb", "seconds": 7.0}]
+    (tmp_path / "results" / "book.json").write_text(json.dumps({"notebooks": last}))
+    assert [p.stem for p in book.longest_first(chapters)] == ["04_new", "02_b", "03_c", "01_a"]
