@@ -8,17 +8,18 @@ Goals: each notebook ≤ 90 s, all together ≤ 10 min, peak ≤ 3 GB. Notebooks
 copy (the book's stored outputs are not touched) unless --inplace; θ_S checkpoints come from a
 fresh cache (--warm: the usual one), so the first notebook that needs one pays for training it,
 as in CI. Like `make test`, the chapters run side by side in one kernel per core (up to 4), each
-with its share of the threads (the threads benchmark measures why), longest first by the last
-run's times. A chapter that needs a θ_S or a curve run that another one is making waits for it
-(the cache's lock) and reads it. The appendix runs last, alone, so that it shows the whole book.
+with its share of the threads (the threads benchmark measures why). The chapters are split
+between the kernels by the last run's times, so that the kernels finish together, and each
+kernel runs its share in reading order: the chapter that first needs a θ_S, in reading order,
+trains it, as a reader's first pass does. A chapter that needs a θ_S or a curve run that another
+one is making waits for it (the cache's lock) and reads it. The appendix runs last, alone, so
+that it shows the whole book.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import queue
 import sys
 import tempfile
 import threading
@@ -104,13 +105,18 @@ def default_jobs() -> int:
     return min(os.cpu_count() or 1, 4)
 
 
-def longest_first(chapters: list[Path]) -> list[Path]:
-    """Return the chapters longest first by the last run's times (new ones first, in reading
-    order), so that the kernels finish close together."""
+def lanes(chapters: list[Path], jobs: int) -> list[list[Path]]:
+    """Split the chapters between `jobs` kernels so that each gets about the same time (by the
+    last run's times; longest first to the least loaded), each kernel in reading order."""
     path = common.RESULTS / "book.json"
     last = ({r["notebook"]: r["seconds"] for r in json.loads(path.read_text())["notebooks"]}
             if path.exists() else {})
-    return sorted(chapters, key=lambda nb: -last.get(str(nb.relative_to(BOOK)), math.inf))
+    typical = sum(last.values()) / len(last) if last else 1.0  # for a chapter not measured yet
+    seconds = {nb: last.get(str(nb.relative_to(BOOK)), typical) for nb in chapters}
+    split: list[list[Path]] = [[] for _ in range(jobs)]
+    for nb in sorted(chapters, key=lambda nb: -seconds[nb]):
+        min(split, key=lambda lane: sum(seconds[n] for n in lane)).append(nb)
+    return [sorted(lane, key=chapters.index) for lane in split if lane]
 
 
 def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = None) -> dict:
@@ -121,7 +127,7 @@ def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = Non
     """
     jobs = jobs or default_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    chapters = longest_first([nb for nb in notebooks() if not nb.name.startswith("appendix")])
+    chapters = [nb for nb in notebooks() if not nb.name.startswith("appendix")]
     last = [nb for nb in notebooks() if nb not in chapters]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -129,22 +135,16 @@ def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = Non
         if fresh_cache:
             env["TRANSFER_LAB_CACHE"] = str(Path(tmp) / "cache")
         book = Book(jobs, threads)
-        lanes: queue.Queue[int] = queue.Queue()
-        for lane in range(jobs):
-            lanes.put(lane)
+        out = None if inplace else Path(tmp) / "out"
 
-        def one(nb: Path) -> None:
-            lane = lanes.get()
-            try:
-                book.add(run(nb, nb.parent if inplace else Path(tmp) / "out", env,
-                             start=book.start), lane)
-            finally:
-                lanes.put(lane)
+        def play(lane: int, playlist: list[Path]) -> None:
+            for nb in playlist:
+                book.add(run(nb, out or nb.parent, env, start=book.start), lane)
 
         with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(one, chapters))
+            list(pool.map(play, range(jobs), lanes(chapters, jobs)))
         for nb in last:
-            one(nb)
+            play(0, [nb])
     r = book.result()
     print(f"{'all (' + str(jobs) + ' at a time)':<40}{r['total_seconds']:>7.1f} s"
           f"{r['peak_rss_mb']:>8.0f} MiB  (goals: each <= 90 s, total <= 600 s, peak <= 3072 "

@@ -80,17 +80,22 @@ def test_book_benchmark_runs_chapters_side_by_side_and_the_appendix_last(tmp_pat
     assert result["notebook_seconds"] == sum(r["seconds"] for r in rows.values())
 
 
-def test_book_benchmark_starts_the_chapters_that_took_longest_last_time(tmp_path, monkeypatch):
+def test_book_benchmark_splits_the_chapters_evenly_each_share_in_reading_order(tmp_path,
+                                                                               monkeypatch):
     import json
 
     from benchmarks import book, common
 
     monkeypatch.setattr(book, "BOOK", tmp_path)
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
-    chapters = [tmp_path / f"{name}.ipynb" for name in ("01_a", "02_b", "03_c", "04_new")]
-    assert book.longest_first(chapters) == chapters  # nothing measured yet: reading order
+    chapters = [tmp_path / f"{name}.ipynb" for name in ("01_a", "02_b", "03_c", "04_d", "05_new")]
+    # nothing measured yet: all alike, dealt out in turn
+    assert [[p.stem for p in lane] for lane in book.lanes(chapters, 2)] == [
+        ["01_a", "03_c", "05_new"], ["02_b", "04_d"]]
     (tmp_path / "results").mkdir()
-    last = [{"notebook": "01_a.ipynb", "seconds": 5.0}, {"notebook": "02_b.ipynb", "seconds": 9.0},
-            {"notebook": "03_c.ipynb", "seconds": 7.0}]
-    (tmp_path / "results" / "book.json").write_text(json.dumps({"notebooks": last}))
-    assert [p.stem for p in book.longest_first(chapters)] == ["04_new", "02_b", "03_c", "01_a"]
+    last = {"01_a": 9.0, "02_b": 5.0, "03_c": 4.0, "04_d": 2.0}  # 05_new: the mean, 5 s
+    (tmp_path / "results" / "book.json").write_text(json.dumps(
+        {"notebooks": [{"notebook": f"{n}.ipynb", "seconds": s} for n, s in last.items()]}))
+    split = [[p.stem for p in lane] for lane in book.lanes(chapters, 2)]
+    assert split == [["01_a", "03_c"], ["02_b", "04_d", "05_new"]]  # 13 s and 12 s
+    assert book.lanes(chapters[:1], 4) == [chapters[:1]]  # no empty kernels
