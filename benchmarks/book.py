@@ -10,10 +10,10 @@ fresh cache (--warm: the usual one), so the first notebook that needs one pays f
 as in CI. Like `make test`, the chapters run side by side in one kernel per core (up to 4), each
 with its share of the threads (the threads benchmark measures why). The chapters are split
 between the kernels by the last run's times, so that the kernels finish together, and each
-kernel runs its share in reading order: the chapter that first needs a θ_S, in reading order,
-trains it, as a reader's first pass does. A chapter that needs a θ_S or a curve run that another
-one is making waits for it (the cache's lock) and reads it. The appendix runs last, alone, so
-that it shows the whole book.
+kernel runs its share in reading order, so that, as on a reader's first pass, a θ_S is as a
+rule trained by the first chapter that needs it. A chapter that needs a θ_S or a curve run
+that another one is making waits for it (the cache's lock) and reads it. The appendix runs
+last, alone, so that it shows the whole book.
 """
 
 from __future__ import annotations

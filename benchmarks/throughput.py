@@ -7,7 +7,8 @@ sampler), with the same optimizer (torch's fused AdamW, the Trainer's default), 
 clipping, for the same number of steps. Timing: one process per model runs the arms in turn,
 round after round, each round in a new order, so drift in the machine's speed hits every arm
 alike; reported are the medians and the ratios fit ÷ Trainer (examples/s, goal ≥ 1.0) and
-fit ÷ bare loop (time, goal ≤ 1.15). Peak RSS: one fresh process per arm (run side by side).
+fit ÷ bare loop (time, goal ≤ 1.15). Peak RSS: one fresh process per model and arm, all
+side by side.
 Last, in the timing process, the optimizer step alone: torch's per-tensor AdamW loop against the
 fused kernel that fit now uses; and (tiny) a masked-LM step with the head on every token against
 `MaskedTokensOnly`, which scores only the masked ones.
@@ -187,15 +188,18 @@ def optimizer_step_ms(model: str, repeats: int = 10) -> dict:
 def main() -> dict:
     """Time every arm on every model, measure memory; print and save the ratios."""
     out = {}
+    timed = {model: worker("benchmarks.throughput", job="timing", model=model, **size)
+             for model, size in SIZES.items()}
+    # memory: one fresh process per model and arm, all side by side (contention changes time,
+    # not RSS)
+    jobs = [dict(job="memory", arm=arm, model=model, steps=3, batch=size["batch"])
+            for model, size in SIZES.items() for arm in ARMS]
+    peaks = {(j["model"], j["arm"]): p["peak_rss_mb"]
+             for j, p in zip(jobs, workers("benchmarks.throughput", jobs), strict=True)}
     for model, size in SIZES.items():
-        timed = worker("benchmarks.throughput", job="timing", model=model, **size)
-        runs, step = timed["runs"], timed["optimizer_step_ms"]
-        mlm = timed.get("mlm_step_ms")
-        # memory: one fresh process per arm, side by side (contention changes time, not RSS)
-        peaks = workers("benchmarks.throughput", [dict(job="memory", arm=arm, model=model,
-                                                       steps=3, batch=size["batch"])
-                                                  for arm in ARMS])
-        rss = {arm: p["peak_rss_mb"] for arm, p in zip(ARMS, peaks, strict=True)}
+        runs, step = timed[model]["runs"], timed[model]["optimizer_step_ms"]
+        mlm = timed[model].get("mlm_step_ms")
+        rss = {arm: peaks[model, arm] for arm in ARMS}
         med = {arm: {k: median([x[k] for x in v]) for k in v[0]} for arm, v in runs.items()}
         for arm in ARMS:
             med[arm]["peak_rss_mb"] = rss[arm]
