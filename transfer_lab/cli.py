@@ -66,41 +66,56 @@ def _user_data(args) -> None:
     if args.target_eval_file and not args.target_file:
         raise ValueError("--target-eval-file needs --target-file (the training rows)")
     if not (args.target_file or args.source_file):
+        from .pipeline import family_of
+
+        family = family_of(args.target)
         args.model = args.model or "tiny"
-        args.init = args.init or "supervised"
+        args.init = args.init or family.init
+        args.source = args.source or family.source
         return
     args.model = args.model or "minilm"
     if get_backbone(args.model).world_only:
         raise ValueError(f"model {args.model!r} knows only the synthetic world's words (your texts "
                          "would be mostly [UNK]); use --model minilm for your own data")
-    columns = dict(text=args.text_column, label=args.label_column)
+    columns = dict(text=args.text_column, label=args.label_column, encoding=args.encoding)
     if args.target_file:
         args.target = task_from_file(args.target_file, eval_path=args.target_eval_file,
                                      **columns).name
     if args.source_file:
-        args.source = task_from_file(args.source_file, name=f"source-{Path(args.source_file).stem}",
-                                     **columns).name
+        source = task_from_file(args.source_file, name=f"source-{Path(args.source_file).stem}",
+                                held_out=0, **columns)
+        args.source = source.name
+        print(f"source: all {source.size} rows of {args.source_file} train θ_S")
     args.init = args.init or ("supervised" if args.source_file else "pretrained")
+    args.source = args.source or "product_sentiment"
+    if args.arms is None:  # does my source help? against words alone and the body alone
+        args.arms = ["bow", "scratch", *(["pretrained"] if args.source_file else []),
+                     "transfer"]
     print(f"θ_S: {'trained on ' + args.source if args.init == 'supervised' else args.init} "
-          f"{args.model}; texts longer than {args.max_length} tokens are truncated")
+          f"{args.model}; texts longer than {args.max_length or 64} tokens are truncated")
 
 
 def cmd_run(args) -> None:
     """Compare scratch and transfer; print the table, write results.json and curves.png."""
     from .config import quiet
-    from .pipeline import compare, target_config
+    from .pipeline import compare, family_of, target_config
     from .tasks import get_task
 
     quiet()
     _user_data(args)
-    args.labels = args.labels or get_task(args.target).size
+    if args.labels is None:
+        args.labels = family_of(args.target).labels
+    args.labels = args.labels or get_task(args.target).size  # `--labels all`
     out = args.out_dir = _run_dir(args)
-    config = target_config(args.model).replace(max_length=args.max_length)
+    config = target_config(args.model, args.target)
+    if args.max_length:
+        config = config.replace(max_length=args.max_length)
     if args.epochs:
-        config = config.replace(epochs=args.epochs)
-    result = compare(args.source, args.target, args.model, args.init, args.labels, args.seeds,
-                     config=config, checkpoint_dir=out / CHECKPOINTS,
-                     checkpoint_every=args.checkpoint_every, resume=args.resume, save=args.save)
+        config = config.replace(epochs=args.epochs, max_steps=None)
+    result = compare(args.target, source=args.source, model=args.model, init=args.init,
+                     labels=args.labels, seeds=args.seeds, arms=args.arms, config=config,
+                     checkpoint_dir=out / CHECKPOINTS, checkpoint_every=args.checkpoint_every,
+                     resume=args.resume, save=args.save)
     result.to_json(out / "results.json")
     result.plot(out / "curves.png")
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
@@ -119,7 +134,7 @@ def _texts(args) -> list[str]:
         if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
             from .userdata import read_rows
 
-            rows = read_rows(path)
+            rows = read_rows(path, args.encoding)
             if rows and args.text_column not in rows[0]:
                 raise ValueError(f"{path.name} has no column {args.text_column!r}; columns found: "
                                  f"{', '.join(rows[0])} (choose one with --text-column)")
@@ -127,7 +142,9 @@ def _texts(args) -> list[str]:
         elif not path.is_file():
             raise ValueError(f"file {str(path)!r} does not exist; check the path")
         else:
-            texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            from .userdata import read_text
+
+            texts += [line.strip() for line in read_text(path, args.encoding).splitlines()
                       if line.strip()]
     if not texts:
         raise ValueError("no texts to classify; give them as arguments or with --file")
@@ -146,12 +163,22 @@ def cmd_predict(args) -> None:
 
 
 def cmd_tasks(args) -> None:
-    """Print the registered tasks."""
+    """Print the registered tasks with their family and metric (a JSON list with --json)."""
+    import json
+
+    from .families import get_family
     from .tasks import TASKS
 
-    for t in TASKS.values():
-        where = "hub, full profile" if t.hub else "offline"
-        print(f"{t.name:<28}{t.kind:<16}{len(t.labels)} labels  {t.description} [{where}]")
+    rows = [{"name": t.name, "family": t.family, "metric": get_family(t.family).metric,
+             "labels": list(t.labels), "description": t.description,
+             "where": "hub, full profile" if t.hub else "offline"} for t in TASKS.values()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"{'task':<28}{'family':<22}{'metric':<10}description")
+    for r in rows:
+        print(f"{r['name']:<28}{r['family']:<22}{r['metric']:<10}{r['description']} "
+              f"[{r['where']}]")
 
 
 def cmd_models(args) -> None:
@@ -168,25 +195,26 @@ def parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     from .models import BACKBONES
     from .pipeline import INITS
-    from .tasks import TASKS
+    from .tasks import CORPORA, TASKS
 
     p = _Parser(prog="transfer-lab", description="Transfer learning for language models, "
                 "measured: train θ_S on a source, fine-tune on a target, compare with scratch.")
     p.add_argument("--version", action="version", version=f"transfer-lab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="scratch vs transfer on a target task")
-    run.add_argument("--source", default="product_sentiment", choices=list(TASKS), metavar="S",
-                     help="source task for θ_S (default: %(default)s; see `transfer-lab tasks`)")
+    run.add_argument("--source", choices=[*TASKS, *CORPORA], metavar="S",
+                     help="source task for θ_S, or a corpus with --init mlm (default: the "
+                     "target family's, e.g. product_sentiment; see `transfer-lab tasks`)")
     run.add_argument("--target", default="film_sentiment", choices=list(TASKS), metavar="T",
                      help="target task (default: %(default)s)")
     run.add_argument("--model", choices=list(BACKBONES), metavar="M",
                      help="backbone (default: tiny, or minilm for your own data; see "
                      "`transfer-lab models`)")
     run.add_argument("--init", choices=INITS,
-                     help="how θ_S is made (default: supervised, or pretrained for your own "
-                     "target without --source-file)")
-    run.add_argument("--labels", type=_labels, default=64, metavar="N|all",
-                     help="target training labels (default: %(default)s)")
+                     help="how θ_S is made (default: the target family's, e.g. supervised; "
+                     "pretrained for your own target without --source-file)")
+    run.add_argument("--labels", type=_labels, metavar="N|all",
+                     help="target training labels (default: the target family's, e.g. 64)")
     data = run.add_argument_group("your own data (CSV, TSV or JSON Lines; see the course page)")
     data.add_argument("--target-file", metavar="FILE", help="target training rows")
     data.add_argument("--target-eval-file", metavar="FILE", help="target test rows (default: a "
@@ -197,10 +225,18 @@ def parser() -> argparse.ArgumentParser:
                       help="column of the texts (default: %(default)s)")
     data.add_argument("--label-column", default="label", metavar="NAME",
                       help="column of the labels, names or numbers (default: %(default)s)")
-    run.add_argument("--max-length", type=_positive, default=64, metavar="TOKENS",
-                     help="texts are truncated to this many tokens (default: %(default)s)")
+    data.add_argument("--encoding", default="utf-8", metavar="CODEC",
+                      help="text encoding of the files (default: %(default)s, with or without "
+                      "a byte-order mark; e.g. latin-1, cp1252)")
+    run.add_argument("--max-length", type=_positive, metavar="TOKENS",
+                     help="texts are truncated to this many tokens (default: the target "
+                     "family's recipe, e.g. 64)")
     run.add_argument("--save", metavar="DIR", help="keep the fine-tuned θ_T* (transfer arm, "
                      "seed 0: model and tokenizer) in DIR, for `transfer-lab predict`")
+    run.add_argument("--arms", type=_names, metavar="A,B,...",
+                     help="arms to compare, e.g. bow,scratch,pretrained,transfer (default: the "
+                     "target family's; with your own data bow, scratch, pretrained (with "
+                     "--source-file) and transfer)")
     run.add_argument("--seeds", type=_positive, default=3, metavar="K",
                      help="seeds per arm (default: %(default)s)")
     run.add_argument("--epochs", type=_positive, metavar="E",
@@ -221,11 +257,15 @@ def parser() -> argparse.ArgumentParser:
                       "column of a .csv/.tsv/.jsonl file")
     pred.add_argument("--text-column", default="text", metavar="NAME",
                       help="column of the texts in --file (default: %(default)s)")
+    pred.add_argument("--encoding", default="utf-8", metavar="CODEC",
+                      help="text encoding of --file (default: %(default)s)")
     pred.add_argument("--max-length", type=_positive, metavar="TOKENS",
                       help="texts are truncated to this many tokens (default: the length the "
                       "model was fine-tuned with)")
     pred.set_defaults(func=cmd_predict)
-    sub.add_parser("tasks", help="list the tasks").set_defaults(func=cmd_tasks)
+    tasks = sub.add_parser("tasks", help="list the tasks, their family and metric")
+    tasks.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    tasks.set_defaults(func=cmd_tasks)
     sub.add_parser("models", help="list the backbones").set_defaults(func=cmd_models)
     return p
 
@@ -239,6 +279,14 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
+
+
+def _names(text: str) -> list[str]:
+    """Parse a comma-separated list of names."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one name, e.g. bow,transfer")
+    return names
 
 
 def _labels(text: str) -> int:

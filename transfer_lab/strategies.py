@@ -35,8 +35,9 @@ import torch
 
 from .config import TrainConfig
 from .encode import classification_collator
-from .metrics import classification_metrics
+from .families import classification_metric
 from .models import build_model, get_backbone, load_tokenizer
+from .probe import embed
 from .train import Callback, FitState, History, evaluate, fit, param_groups
 
 ULMFIT_DECAY = 2.6  # η_(l−1) = η_l / 2.6 (Howard and Ruder, 2018)
@@ -213,11 +214,6 @@ def trained_parameters(groups: list[dict]) -> int:
     return sum(p.numel() for g in groups for p in g["params"])
 
 
-def _metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Return accuracy and macro-F1 of the argmax of `logits`."""
-    return classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
-
-
 @dataclass
 class StrategyRun:
     """One strategy fine-tuned on the target: final metrics, size, time and history."""
@@ -257,7 +253,7 @@ def fine_tune(
     net, groups, own = prepare(strategy, net, config.lr, weight_decay=config.weight_decay,
                                **options)
     history = fit(net, train, test, config=config, collate_fn=classification_collator(tokenizer),
-                  metric_fn=_metric, groups=groups, callbacks=[*own, *callbacks])
+                  metric_fn=classification_metric, groups=groups, callbacks=[*own, *callbacks])
     metrics = {k: v for k, v in history.evals[-1].items() if k not in ("step", "epoch")}
     run = StrategyRun(strategy, config.seed, metrics, trained_parameters(groups),
                       sum(p.numel() for p in net.parameters()), time.perf_counter() - start,
@@ -275,8 +271,8 @@ class Monitor(Callback):
 
     def measure(self, model: torch.nn.Module) -> dict:
         """Return the model's loss and metrics on the monitored data."""
-        return evaluate(model, self.data, collate_fn=self.collate_fn, metric_fn=_metric,
-                        batch_size=self.batch_size)
+        return evaluate(model, self.data, collate_fn=self.collate_fn,
+                        metric_fn=classification_metric, batch_size=self.batch_size)
 
     def on_epoch_end(self, state: FitState) -> None:
         """Evaluate the model and append the metrics to the curve."""
@@ -289,12 +285,15 @@ class EarlyStopping(Monitor):
     """Watch a validation metric each epoch; keep the best weights; `restore` puts them back.
 
     Training "stops" after `patience` epochs without improvement: later epochs no longer count
-    (`stopped_epoch`), so `restore` gives the model early stopping would have returned. `fit`
-    has no stop signal, so those epochs still run (and are shown, for comparison).
+    (`stopped_epoch`), so `restore` gives the model early stopping would have returned. With
+    `halt=True` it ends `fit` there (`state.stop`); by default the later epochs still run, so a
+    chapter can show what early stopping saved.
     """
 
-    def __init__(self, data, collate_fn, metric: str = "loss", patience: int = 3):
+    def __init__(self, data, collate_fn, metric: str = "loss", patience: int = 3,
+                 halt: bool = False):
         super().__init__(data, collate_fn)
+        self.halt = halt
         if patience < 1:
             raise ValueError(f"patience must be at least 1 epoch (got {patience})")
         self.metric, self.patience = metric, patience
@@ -313,6 +312,7 @@ class EarlyStopping(Monitor):
             self.best_state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
         elif epoch - self.best_epoch >= self.patience:
             self.stopped_epoch = epoch
+            state.stop = self.halt
 
     def restore(self, model: torch.nn.Module) -> torch.nn.Module:
         """Load the best weights seen (before stopping) into `model` and return it."""
@@ -336,31 +336,19 @@ def source_accuracy(model: torch.nn.Module, source_head: torch.nn.Module, data, 
         net = net.merge_and_unload()
     net.classifier = copy.deepcopy(source_head)
     metrics = evaluate(net, data, collate_fn=classification_collator(tokenizer),
-                       metric_fn=_metric, batch_size=batch_size)
+                       metric_fn=classification_metric, batch_size=batch_size)
     return metrics["accuracy"]
 
 
-@torch.inference_mode()
-def features(theta: str | Path | torch.nn.Module, texts: list[str], *, model: str = "tiny",
+def features(theta: str | Path | torch.nn.Module | None, texts: list[str], *, model: str = "tiny",
              pooling: str = "mean", batch_size: int = 256, max_length: int = 64) -> np.ndarray:
-    """Return frozen features of θ's body for `texts`: mean-pooled or [CLS] last hidden states."""
-    if pooling not in ("mean", "cls"):
-        raise ValueError(f"unknown pooling {pooling!r}; choose one of: mean, cls")
+    """Return frozen features of θ's body for `texts` (`probe.embed` of θ, or of the backbone's
+    pretrained weights, or random ones for a world-only backbone, when θ is None)."""
     if isinstance(theta, torch.nn.Module):
-        body, tokenizer = theta, load_tokenizer(model)
+        net, tokenizer = theta, load_tokenizer(model)
     else:
         random = theta is None and get_backbone(model).config is not None
-        body = build_model(model, "classification", theta=theta, pretrained=not random)
+        net = build_model(model, "classification", theta=theta, pretrained=not random)
         tokenizer = load_tokenizer(str(theta) if theta is not None else model)
-    body = getattr(body, body.base_model_prefix, body).eval()
-    texts, out = [str(t) for t in texts], []
-    for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
-                        max_length=max_length, return_tensors="pt")
-        hidden = body(**enc).last_hidden_state
-        if pooling == "cls":
-            out.append(hidden[:, 0])
-        else:
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            out.append((hidden * mask).sum(1) / mask.sum(1))
-    return torch.cat(out).float().numpy()
+    return embed(net, tokenizer, [str(t) for t in texts], pooling=pooling,
+                 batch_size=batch_size, max_length=max_length)

@@ -1,42 +1,46 @@
-"""Tasks: a name, a kind, label names and a loader; the registry of tasks (chapters 4, 5 and 7).
+"""Tasks: a name, a family, label names and a loader; the one registry of tasks (ch. 4, 5, 7).
 
-Offline tasks come from the synthetic world; hub tasks (full profile) load real data sets with
-`datasets.load_dataset` and map them to the same columns (`text`, `label`).
+Every family's tasks live here: the synthetic world's (offline), the hub's (full profile, real
+data sets mapped to the same columns), and a user's files (`userdata.task_from_file`). The
+columns a task's rows have are its family's: `text`, `label` (classification); `tokens`, `tags`
+(token classification); SQuAD's `id`, `context`, `question`, `answers` (extractive QA);
+`source`, `target` (seq2seq). Masked-LM θ_S read unlabeled text from `CORPORA`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from datasets import Dataset
 
-from . import validate, world
-from .config import profile
+from . import ner, qa, translation, validate, world
+from .config import offline, profile
 
 SPLIT_SEEDS = {"train": 1, "test": 2}  # train and test texts come from different streams
+Loader = Callable[[str, int, int], Dataset]  # (split, n, seed) → n rows
 
 
 @dataclass(frozen=True)
 class Task:
-    """A task: what kind of head it needs, its label names, and how to load it."""
+    """A task: its family (what kind of head and metric), its label names, how to load it."""
 
     name: str
-    kind: str  # "classification" (other kinds: token, qa, seq2seq — chapter 5)
+    family: str  # a key of `families.FAMILIES`
     labels: tuple[str, ...]
     description: str
-    loader: Callable[[str, int, int], Dataset] = field(repr=False)
+    loader: Loader = field(repr=False)
     hub: bool = False
     size: int = 1_000_000  # how many training examples exist
 
     @property
     def num_labels(self) -> int:
-        """Return the number of classes."""
+        """Return the number of classes (or tags)."""
         return len(self.labels)
 
     def load(self, split: str = "train", n: int | None = None, seed: int = 0) -> Dataset:
-        """Return `n` examples of a split as a `datasets.Dataset` (columns: text, label).
+        """Return `n` examples of a split as a `datasets.Dataset` (its family's columns).
 
         The rows are checked: an empty split, a text that is not a string or is empty, or a
         label that is not a class index of this task raises one ValueError naming the row.
@@ -53,7 +57,7 @@ class Task:
         self.require_data()
         data = self.loader(split, n, seed)
         where = f"task {self.name!r} ({split})"
-        if self.kind == "classification":
+        if self.family == "classification":
             validate.classification_data(data, self.labels, where=where)
         else:
             validate.not_empty(data, where)
@@ -83,85 +87,146 @@ def get_task(name: str) -> Task:
     return TASKS[validate.choice("task", name, TASKS)]
 
 
-def _world_loader(make: Callable[[int, int], list[world.Example]]):
-    """Return a loader that draws examples from a seeded world generator."""
+def world_loader(make: Callable[[int, int], Dataset]) -> Loader:
+    """Return a loader that draws rows from a seeded world generator (train, test apart)."""
 
     def load(split: str, n: int, seed: int) -> Dataset:
-        examples = make(n, 1000 * SPLIT_SEEDS[split] + (seed if split == "train" else 0))
-        return Dataset.from_dict({"text": [e.text for e in examples],
-                                  "label": [e.label for e in examples]})
+        return make(n, 1000 * SPLIT_SEEDS[split] + (seed if split == "train" else 0))
 
     return load
 
 
-SENTIMENT = ("negative", "positive")
-for _name, _domain, _desc in [
-    ("product_sentiment", "products", "product reviews, positive or negative (a source)"),
-    ("film_sentiment", "films", "film reviews, positive or negative (the target)"),
-    ("restaurant_sentiment", "restaurants", "restaurant reviews with their own adjectives"),
-]:
-    register(Task(_name, "classification", SENTIMENT, _desc,
-                  _world_loader(lambda n, s, d=_domain: world.sentiment(d, n, s))))
-register(Task("film_sentiment_plain", "classification", SENTIMENT,
-              "film reviews without negation or contrast",
-              _world_loader(lambda n, s: world.sentiment("films", n, s, negation=0, contrast=0))))
-register(Task("product_sentiment_shuffled", "classification", SENTIMENT,
-              "product reviews with random labels (a useless source)",
-              _world_loader(lambda n, s: world.sentiment("products", n, s, noise=0.5))))
-register(Task("topic", "classification", tuple(world.DOMAINS), "which domain a text is about",
-              _world_loader(world.topic)))
-register(Task("contrast", "classification", ("no_contrast", "contrast"),
-              "does a review contain a contrast? (an unrelated source)",
-              _world_loader(world.contrast)))
-
-
-# --- hub tasks (full profile) -------------------------------------------------------------
-
 @dataclass(frozen=True)
 class HubSpec:
-    """Where a hub data set lives and which of its columns are text and label."""
+    """Where a hub data set lives, its splits, and how its rows map to the family's columns:
+    by renaming `columns` ({hub column: ours}), or by a `standardize` function."""
 
     path: str
     config: str | None
-    text: str
-    label: str
-    splits: dict[str, str]
+    splits: dict[str, str]  # our split → the hub's ("train[:95%]" slices allowed)
+    columns: dict[str, str] = field(default_factory=dict)
+    standardize: Callable[[Dataset], Dataset] | None = field(default=None, repr=False)
+    revision: str | None = None
 
 
-HUB = {
-    "sst2": HubSpec("nyu-mll/glue", "sst2", "sentence", "label",
-                    {"train": "train", "test": "validation"}),
-    "imdb": HubSpec("stanfordnlp/imdb", None, "text", "label", {"train": "train", "test": "test"}),
-    "yelp_polarity": HubSpec("fancyzhx/yelp_polarity", None, "text", "label",
-                             {"train": "train", "test": "test"}),
-}
-
-
-def offline() -> bool:
-    """Return True when the hub must not be reached (quick profile or HF_HUB_OFFLINE=1)."""
-    return profile().offline or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-
-
-def standardize(ds: Dataset, spec: HubSpec) -> Dataset:
-    """Return a hub split mapped to the offline tasks' columns (text, label)."""
-    names = {spec.text: "text", spec.label: "label"}
-    ds = ds.rename_columns({old: new for old, new in names.items() if old != new})
-    return ds.select_columns(["text", "label"])
-
-
-def _hub_loader(name: str, spec: HubSpec):
-    """Return a loader for a hub task (Task.load says when the hub is offline)."""
+def hub_loader(spec: HubSpec) -> Loader:
+    """Return a loader for a hub data set (Task.load says when the hub is offline)."""
 
     def load(split: str, n: int, seed: int) -> Dataset:
         from datasets import load_dataset
 
-        ds = load_dataset(spec.path, spec.config, split=spec.splits[split])
-        ds = standardize(ds, spec).shuffle(seed=seed)
+        ds = load_dataset(spec.path, spec.config, split=spec.splits[split],
+                          revision=spec.revision)
+        ds = spec.standardize(ds) if spec.standardize else keep_columns(ds, spec.columns)
+        ds = ds.shuffle(seed=seed)
         return ds.select(range(min(n, len(ds))))
 
     return load
 
 
+def sentiment_rows(examples: list[world.Example]) -> Dataset:
+    """Return world examples as classification rows: text, label."""
+    return Dataset.from_dict({"text": [e.text for e in examples],
+                              "label": [e.label for e in examples]})
+
+
+def keep_columns(ds: Dataset, columns: dict[str, str]) -> Dataset:
+    """Return a hub split with its `columns` renamed ({hub name: ours}) and the others dropped."""
+    ds = ds.rename_columns({old: new for old, new in columns.items() if old != new})
+    return ds.select_columns(list(columns.values()))
+
+
+# --- classification ------------------------------------------------------------------------
+
+SENTIMENT = ("negative", "positive")
+for _name, _make, _desc in [
+    ("product_sentiment", lambda n, s: world.sentiment("products", n, s),
+     "product reviews, positive or negative (a source)"),
+    ("film_sentiment", lambda n, s: world.sentiment("films", n, s),
+     "film reviews, positive or negative (the target)"),
+    ("restaurant_sentiment", lambda n, s: world.sentiment("restaurants", n, s),
+     "restaurant reviews with their own adjectives"),
+    ("film_sentiment_plain", lambda n, s: world.sentiment("films", n, s, negation=0, contrast=0),
+     "film reviews without negation or contrast"),
+    ("product_sentiment_shuffled", lambda n, s: world.sentiment("products", n, s, noise=0.5),
+     "product reviews with random labels (a useless source)"),
+]:
+    register(Task(_name, "classification", SENTIMENT, _desc,
+                  world_loader(lambda n, s, make=_make: sentiment_rows(make(n, s)))))
+register(Task("topic", "classification", tuple(world.DOMAINS), "which domain a text is about",
+              world_loader(lambda n, s: sentiment_rows(world.topic(n, s)))))
+register(Task("contrast", "classification", ("no_contrast", "contrast"),
+              "does a review contain a contrast? (an unrelated source)",
+              world_loader(lambda n, s: sentiment_rows(world.contrast(n, s)))))
+HUB = {  # the full profile's sentiment sets, mapped to text and label
+    "sst2": HubSpec("nyu-mll/glue", "sst2", {"train": "train", "test": "validation"},
+                    {"sentence": "text", "label": "label"}),
+    "imdb": HubSpec("stanfordnlp/imdb", None, {"train": "train", "test": "test"},
+                    {"text": "text", "label": "label"}),
+    "yelp_polarity": HubSpec("fancyzhx/yelp_polarity", None, {"train": "train", "test": "test"},
+                             {"text": "text", "label": "label"}),
+}
 for _name, _spec in HUB.items():
-    register(Task(_name, "classification", SENTIMENT, f"{_spec.path} (hub, full profile)",
-                  _hub_loader(_name, _spec), hub=True))
+    register(Task(_name, "classification", SENTIMENT, f"{_spec.path}",
+                  hub_loader(_spec), hub=True))
+
+# --- token classification (NER) ------------------------------------------------------------
+
+register(Task("ner_news", "token_classification", ner.LABELS,
+              "news sentences tagged PER/LOC/ORG/PROD (the NER source)",
+              world_loader(lambda n, s: ner.sentences("news", n, s))))
+register(Task("ner_reviews", "token_classification", ner.LABELS,
+              "review sentences tagged PER/LOC/ORG/PROD (the NER target)",
+              world_loader(lambda n, s: ner.sentences("reviews", n, s))))
+register(Task("conll2003", "token_classification", ner.CONLL_LABELS,
+              f"CoNLL-2003 English, {ner.CONLL_HUB}",
+              hub_loader(HubSpec(ner.CONLL_HUB, None, {"train": "train", "test": "test"},
+                                 standardize=ner.from_conll, revision=ner.CONLL_REVISION)),
+              hub=True, size=14_041))
+
+# --- extractive QA -------------------------------------------------------------------------
+
+register(Task("qa_people", "extractive_qa", (), "questions about people's facts (the QA source)",
+              world_loader(lambda n, s: qa.questions("people", n, s))))
+register(Task("qa_orgs", "extractive_qa", (),
+              "questions about organisations' facts (the QA target)",
+              world_loader(lambda n, s: qa.questions("orgs", n, s))))
+register(Task("squad", "extractive_qa", (), f"SQuAD v1.1, {qa.SQUAD_HUB}",
+              hub_loader(HubSpec(qa.SQUAD_HUB, None, {"train": "train", "test": "validation"},
+                                 standardize=qa.from_squad)), hub=True, size=87_599))
+
+# --- seq2seq (translation) -----------------------------------------------------------------
+
+register(Task("toy_translation", "seq2seq", (), "English → the rule-based toy language",
+              world_loader(translation.toy_pairs)))
+for _name, _pair in translation.HUB_PAIRS.items():
+    register(Task(_name, "seq2seq", (), f"{_pair.path} {_pair.config}",
+                  hub_loader(HubSpec(_pair.path, _pair.config, _pair.splits, standardize=partial(
+                      translation.standardize_pairs, spec=_pair))),
+                  hub=True))
+
+
+# --- unlabeled corpora (masked-LM θ_S) -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Corpus:
+    """Unlabeled text for a masked-LM θ_S, and the length of its default recipe."""
+
+    name: str
+    description: str
+    make: Callable[[int, int], list[str]] = field(repr=False)  # (n, seed) → texts
+    examples: int | None = None  # None: the profile's source_examples
+    steps: int | None = None  # None: the profile's mlm_steps
+    warmup_ratio: float = 0.02
+
+
+CORPORA = {c.name: c for c in (
+    Corpus("world", "the world's reviews with polarity cues in context", world.mlm_corpus),
+    Corpus("bilingual", "unaligned English and toy-language sentences (translation's θ_S)",
+           translation.monolingual_corpus, examples=10_000, steps=400, warmup_ratio=0.05),
+)}
+
+
+def get_corpus(name: str) -> Corpus:
+    """Return the unlabeled corpus called `name`."""
+    return CORPORA[validate.choice("corpus", name, CORPORA)]

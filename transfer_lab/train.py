@@ -1,7 +1,8 @@
 """fit() and evaluate(): the training loop, on Accelerate (chapter 4; scale-out in chapter 6).
 
 Nothing here knows a task by name: the model computes its loss, the caller passes the collator
-and the metric. The same loop runs on a CPU, a GPU, or several processes (`torchrun`).
+and the evaluation (a task family's). Progress, TensorBoard and checkpoints are callbacks.
+The same loop runs on a CPU, a GPU, or several processes (`torchrun`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,31 +27,7 @@ from .checkpoint import Saver
 from .config import TrainConfig
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], dict]
-
-
-@dataclass
-class FitState:
-    """What callbacks see: the model, the optimizer, where the loop is, the last numbers."""
-
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    epoch: int = 0
-    step: int = 0
-    loss: float = math.nan
-    metrics: dict = field(default_factory=dict)
-
-
-class Callback:
-    """Hooks into `fit`; override the ones you need (progress, plots, unfreezing, ...)."""
-
-    def on_epoch_start(self, state: FitState) -> None:
-        """Run before each epoch."""
-
-    def on_step_end(self, state: FitState) -> None:
-        """Run after each optimizer step."""
-
-    def on_epoch_end(self, state: FitState) -> None:
-        """Run after each epoch (and its evaluation, if any)."""
+EvaluateFn = Callable[[torch.nn.Module], dict]
 
 
 @dataclass
@@ -63,6 +41,115 @@ class History:
     def to_dict(self) -> dict:
         """Return the history as plain lists and floats (for JSON)."""
         return asdict(self)
+
+
+@dataclass
+class FitState:
+    """What callbacks see: the model, the optimizer, where the loop is, the last numbers.
+
+    A callback sets `stop = True` to end training after the current step (the run is then
+    evaluated, as at its planned end).
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0
+    step: int = 0
+    batch: int = 0  # batches done in this epoch
+    batches: int = 0  # batches in an epoch
+    total: int = 0  # optimizer steps planned
+    loss: float = math.nan
+    metrics: dict = field(default_factory=dict)
+    history: History = field(default_factory=History)
+    stop: bool = False
+
+
+class Callback:
+    """Hooks into `fit`; override the ones you need (progress, plots, unfreezing, stopping...)."""
+
+    def on_fit_start(self, state: FitState) -> None:
+        """Run once before the first step (after a resume restored the state)."""
+
+    def on_epoch_start(self, state: FitState) -> None:
+        """Run before each epoch."""
+
+    def on_step_end(self, state: FitState) -> None:
+        """Run after each optimizer step."""
+
+    def on_evaluate(self, state: FitState) -> None:
+        """Run after each evaluation; `state.metrics` holds its numbers."""
+
+    def on_epoch_end(self, state: FitState) -> None:
+        """Run after each epoch (and its evaluation, if any)."""
+
+    def on_fit_end(self, state: FitState) -> None:
+        """Run once after the last step."""
+
+
+class Progress(Callback):
+    """A tqdm bar over the run's optimizer steps, showing the loss."""
+
+    def on_fit_start(self, state: FitState) -> None:
+        """Open the bar (a resumed run starts it where it stopped)."""
+        self.bar = tqdm(total=state.total, initial=state.step, desc="fit")
+
+    def on_step_end(self, state: FitState) -> None:
+        """Advance the bar by one step."""
+        self.bar.update()
+        self.bar.set_postfix(loss=f"{state.loss:.3f}", refresh=False)
+
+    def on_fit_end(self, state: FitState) -> None:
+        """Close the bar."""
+        self.bar.close()
+
+
+class TensorBoard(Callback):
+    """Write the training loss, learning rate and evaluation metrics as TensorBoard events."""
+
+    def __init__(self, log_dir: str | Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(log_dir))
+
+    def on_step_end(self, state: FitState) -> None:
+        """Log the step's loss and learning rate."""
+        self.writer.add_scalar("train/loss", state.loss, state.step)
+        self.writer.add_scalar("train/lr", state.history.steps[-1]["lr"], state.step)
+
+    def on_evaluate(self, state: FitState) -> None:
+        """Log each number of the evaluation."""
+        for k, v in state.metrics.items():
+            if isinstance(v, (int, float)):
+                self.writer.add_scalar(f"eval/{k}", v, state.step)
+
+    def on_fit_end(self, state: FitState) -> None:
+        """Flush and close the event file."""
+        self.writer.close()
+
+
+class Checkpoints(Callback):
+    """Write a checkpoint every `every` steps and after each epoch; keep the last when done."""
+
+    def __init__(self, saver: Saver):
+        self.saver = saver
+
+    def on_step_end(self, state: FitState) -> None:
+        """Save if `every` steps have passed (not on the last step: the epoch's end saves)."""
+        if state.step < state.total and not state.stop:
+            self.saver.step_done(state.step, state.epoch, state.batch, state.batches,
+                                 state.history)
+
+    def on_epoch_start(self, state: FitState) -> None:
+        """Remember the data order as the epoch begins."""
+        self.saver.epoch_started()
+
+    def on_epoch_end(self, state: FitState) -> None:
+        """Save the state at the epoch's end."""
+        self.saver.save(state.step, state.epoch + 1, 0, state.history)
+
+    def on_fit_end(self, state: FitState) -> None:
+        """Keep only the final checkpoint."""
+        self.saver.finish()
 
 
 def param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:
@@ -116,8 +203,9 @@ def fit(
     eval_data=None,
     *,
     config: TrainConfig | None = None,
-    collate_fn=None,
+    collate_fn: Callable | None = None,
     metric_fn: MetricFn | None = None,
+    evaluate_fn: EvaluateFn | None = None,
     groups: list[dict] | None = None,
     callbacks: Sequence[Callback] = (),
     checkpoint_dir: str | Path | None = None,
@@ -126,11 +214,12 @@ def fit(
 ) -> History:
     """Train `model` on `train_data` and return its History (loss per step, metrics per epoch).
 
-    `groups` are the optimizer's parameter groups (default: all trainable weights at
-    `config.lr`); fine-tuning strategies (chapter 7) pass their own. With `checkpoint_dir`, a
-    checkpoint is written every `checkpoint_every` steps and after each epoch; `resume=True`
-    continues from the newest good one, bit for bit (chapter 6). A loss that becomes NaN or
-    infinite stops training with `TrainingDiverged`.
+    The run is evaluated every `config.eval_every` epochs and at its end by `evaluate_fn(model)`
+    (a task family's evaluation), or by `evaluate` on `eval_data` with `metric_fn`. `groups`
+    are the optimizer's parameter groups (default: every trainable weight at `config.lr`).
+    With `checkpoint_dir`, a checkpoint is written every `checkpoint_every` steps and after each
+    epoch; `resume=True` continues from the newest good one, bit for bit (chapter 6). A loss
+    that becomes NaN or infinite stops training with `TrainingDiverged`.
     """
     config = config or TrainConfig()
     validate.train_config(config)
@@ -141,29 +230,29 @@ def fit(
                   main=accelerator.is_main_process)
     train_loader = loader(train_data, config.batch_size, saver.collator(collate_fn), shuffle=True,
                           seed=config.seed, group_by_length=config.group_by_length)
-    total = config.max_steps or config.epochs * len(train_loader)
-    epochs = math.ceil(total / len(train_loader))
+    order = train_loader.generator
     optimizer = torch.optim.AdamW(groups or param_groups(model, config.lr, config.weight_decay),
                                   fused=fused(accelerator.device))
+    model, step_optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    total = config.max_steps or config.epochs * len(train_loader)  # this process's batches
     scheduler = get_scheduler(config.scheduler, optimizer, int(config.warmup_ratio * total), total)
-    saver.track(model, optimizer, scheduler, data=train_loader.generator)
-    model, optimizer, train_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, scheduler)
-    writer = _tensorboard(config, accelerator)
-    state, history = FitState(model, optimizer), History()
-    found = saver.resume() if resume else None  # weights, optimizer, scheduler, RNGs, history
-    if found:
-        state.step, history = found.step, History(**found.history)
-    start_epoch, done = (found.epoch, found.batch) if found else (0, 0)
-    start = time.perf_counter() - history.seconds
-    show = config.progress and accelerator.is_main_process
-    bar = tqdm(total=total, initial=state.step, desc="fit", disable=not show)
-    for state.epoch in range(start_epoch, epochs):
+    saver.track(model, optimizer, scheduler, data=order)
+    evaluate_fn = evaluate_fn or _evaluation(eval_data, collate_fn, metric_fn, config, accelerator)
+    state = FitState(model, optimizer, total=total, batches=len(train_loader))
+    if resume:  # weights, optimizer, scheduler, RNGs, history and position in the data
+        found = saver.resume()
+        if found:
+            state.step, state.epoch, state.batch = found.step, found.epoch, found.batch
+            state.history = History(**found.history)
+    hooks = [*_own_callbacks(config, accelerator), *callbacks, Checkpoints(saver)]
+    start = time.perf_counter() - state.history.seconds
+    _call(hooks, "on_fit_start", state)
+    first = state.epoch
+    for state.epoch in range(first, math.ceil(total / len(train_loader))):
         model.train()
-        saver.epoch_started()
-        for cb in callbacks:
-            cb.on_epoch_start(state)
-        for batch in skip_first_batches(train_loader, done) if done else train_loader:
+        _call(hooks, "on_epoch_start", state)
+        batches = skip_first_batches(train_loader, state.batch) if state.batch else train_loader
+        for batch in batches:
             loss = model(**batch).loss
             state.loss = _finite(loss.item(), "loss", state, config, saver)
             accelerator.backward(loss)
@@ -171,46 +260,52 @@ def fit(
                 norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 if norm is not None and config.mixed_precision != "fp16":  # fp16 skips inf steps
                     _finite(float(norm), "gradient norm", state, config, saver)
-            optimizer.step()
+            step_optimizer.step()
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state.step += 1
-            done += 1
-            lr = scheduler.get_last_lr()[0]
-            history.steps.append({"step": state.step, "epoch": state.epoch, "loss": state.loss,
-                                  "lr": lr})
-            if writer:
-                writer.add_scalar("train/loss", state.loss, state.step)
-                writer.add_scalar("train/lr", lr, state.step)
-            bar.update()
-            bar.set_postfix(loss=f"{state.loss:.3f}", refresh=False)
-            for cb in callbacks:
-                cb.on_step_end(state)
-            if state.step >= total:
+            step_optimizer.zero_grad(set_to_none=True)
+            state.step, state.batch = state.step + 1, state.batch + 1
+            state.history.steps.append({"step": state.step, "epoch": state.epoch,
+                                        "loss": state.loss, "lr": scheduler.get_last_lr()[0]})
+            _call(hooks, "on_step_end", state)
+            if state.stop or state.step >= total:
                 break
-            saver.step_done(state.step, state.epoch, done, len(train_loader), history)
-        done = 0
-        last = state.step >= total
-        if eval_data is not None and (last or (config.eval_every and
-                                               (state.epoch + 1) % config.eval_every == 0)):
-            state.metrics = evaluate(model, eval_data, collate_fn=collate_fn, metric_fn=metric_fn,
-                                     batch_size=config.eval_batch_size, accelerator=accelerator)
-            history.evals.append({"step": state.step, "epoch": state.epoch + 1, **state.metrics})
-            if writer:
-                for k, v in state.metrics.items():
-                    writer.add_scalar(f"eval/{k}", v, state.step)
-        for cb in callbacks:
-            cb.on_epoch_end(state)
-        history.seconds = time.perf_counter() - start
-        saver.save(state.step, state.epoch + 1, 0, history)
-        if last:
+        state.batch, last = 0, state.stop or state.step >= total
+        due = config.eval_every and (state.epoch + 1) % config.eval_every == 0
+        if evaluate_fn and (last or due):
+            state.metrics = evaluate_fn(model)
+            state.history.evals.append({"step": state.step, "epoch": state.epoch + 1,
+                                        **state.metrics})
+            _call(hooks, "on_evaluate", state)
+        state.history.seconds = time.perf_counter() - start
+        _call(hooks, "on_epoch_end", state)
+        if last or state.stop:
             break
-    bar.close()
-    if writer:
-        writer.close()
-    saver.finish()
-    history.seconds = time.perf_counter() - start
-    return history
+    _call(hooks, "on_fit_end", state)
+    state.history.seconds = time.perf_counter() - start
+    return state.history
+
+
+def _call(hooks: Sequence[Callback], name: str, state: FitState) -> None:
+    """Call one hook of every callback, in order."""
+    for hook in hooks:
+        getattr(hook, name)(state)
+
+
+def _own_callbacks(config: TrainConfig, accelerator: Accelerator) -> list[Callback]:
+    """Return the progress bar and TensorBoard writer the config asks for (main process only)."""
+    if not accelerator.is_main_process:
+        return []
+    return [*([Progress()] if config.progress else []),
+            *([TensorBoard(config.log_dir)] if config.log_dir else [])]
+
+
+def _evaluation(eval_data, collate_fn, metric_fn, config: TrainConfig,
+                accelerator: Accelerator) -> EvaluateFn | None:
+    """Return the evaluation of a model whose outputs hold logits (None without `eval_data`)."""
+    if eval_data is None:
+        return None
+    return partial(evaluate, data=eval_data, collate_fn=collate_fn, metric_fn=metric_fn,
+                   batch_size=config.eval_batch_size, accelerator=accelerator)
 
 
 class TrainingDiverged(ValueError):
@@ -234,15 +329,6 @@ def _settings(config: TrainConfig, train_data) -> dict:
     return {**{k: getattr(config, k) for k in keys}, "examples": len(train_data)}
 
 
-def _tensorboard(config: TrainConfig, accelerator: Accelerator):
-    """Return a TensorBoard SummaryWriter when `config.log_dir` is set (main process only)."""
-    if not config.log_dir or not accelerator.is_main_process:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(config.log_dir)
-
-
 @torch.inference_mode()
 def evaluate(
     model: torch.nn.Module,
@@ -252,8 +338,13 @@ def evaluate(
     metric_fn: MetricFn | None = None,
     batch_size: int = 128,
     accelerator: Accelerator | None = None,
+    predictions: str = "logits",
 ) -> dict:
-    """Return the mean loss on `data` and, with `metric_fn`, the metrics of its predictions."""
+    """Return the mean loss on `data` and, with `metric_fn`, the metrics of its predictions.
+
+    `metric_fn(predictions, labels)` sees the model output named `predictions` (default: the
+    logits), gathered over the whole data set and every process.
+    """
     validate.not_empty(data, "the evaluation data")
     accelerator = accelerator or Accelerator()
     was_training = model.training
@@ -264,7 +355,7 @@ def evaluate(
         out = model(**batch)
         n = batch["labels"].shape[0]
         losses.append(accelerator.gather_for_metrics(out.loss.detach().repeat(n)))
-        logits.append(accelerator.gather_for_metrics(out.logits))
+        logits.append(accelerator.gather_for_metrics(out[predictions]))
         labels.append(accelerator.gather_for_metrics(batch["labels"]))
     model.train(was_training)
     metrics = {"loss": torch.cat(losses).float().mean().item()}

@@ -11,6 +11,7 @@ Without an eval file a seeded, stratified fifth of the file is held out for test
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from collections import defaultdict
@@ -21,28 +22,47 @@ from datasets import Dataset
 from .tasks import Task, register
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
+MIN_ROWS = 10  # rows a file needs before a fifth of it can be held out as a test set
 
 
-def read_rows(path: str | Path) -> list[dict]:
-    """Return the rows of a CSV, TSV or JSON Lines file as dicts."""
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """Return a file's text: UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8").
+
+    Another encoding raises one line naming the file and the fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"data file {str(path)!r} does not exist; check the path")
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return path.read_bytes().decode(codec)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path.name} is not {encoding} text (byte {err.start} cannot be "
+                         f"read); re-save it as UTF-8 (in Excel: \"CSV UTF-8\"), or pass its "
+                         f"encoding, e.g. --encoding latin-1") from None
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; use one Python knows, e.g. utf-8, "
+                         "latin-1 or cp1252") from None
+
+
+def read_rows(path: str | Path, encoding: str = "utf-8") -> list[dict]:
+    """Return the rows of a CSV, TSV or JSON Lines file as dicts (see `read_text`)."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"cannot read {path.name!r}: use a .csv, .tsv or .jsonl file")
-    if not path.exists():
-        raise ValueError(f"data file {str(path)!r} does not exist; check the path")
     delimiter = FORMATS[path.suffix.lower()]
-    with path.open(newline="", encoding="utf-8") as f:
-        if delimiter is not None:
-            return list(csv.DictReader(f, delimiter=delimiter))
-        rows = []
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path.name} line {i} is not JSON ({err.msg}); write one "
-                                     "JSON object per line") from None
-        return rows
+    text = read_text(path, encoding)
+    if delimiter is not None:
+        return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path.name} line {i} is not JSON ({err.msg}); write one "
+                                 "JSON object per line") from None
+    return rows
 
 
 def _columns(rows: list[dict], path: Path, text: str, label: str) -> tuple[list[str], list]:
@@ -116,16 +136,30 @@ def task_from_file(
     name: str | None = None,
     held_out: float = 0.2,
     seed: int = 0,
+    encoding: str = "utf-8",
 ) -> Task:
-    """Return (and register) a classification task read from a file of texts and labels."""
+    """Return (and register) a classification task read from a file of texts and labels.
+
+    Without `eval_path`, a seeded, stratified `held_out` share is the test split (0: none, every
+    row trains, as for a source file).
+    """
     path = Path(path)
-    texts, raw = _columns(read_rows(path), path, text, label)
+    texts, raw = _columns(read_rows(path, encoding), path, text, label)
     if eval_path is not None:
-        eval_texts, eval_raw = _columns(read_rows(eval_path), Path(eval_path), text, label)
+        eval_texts, eval_raw = _columns(read_rows(eval_path, encoding), Path(eval_path), text,
+                                        label)
     names = _label_names(raw, eval_raw if eval_path is not None else None)
     index = {n: i for i, n in enumerate(names)}
     ids = [index[str(_maybe_int(y)) if _maybe_int(y) is not None else str(y)] for y in raw]
-    if eval_path is None:
+    if eval_path is None and not held_out:  # a source: every row trains θ_S
+        train, test = (texts, ids), ([], [])
+    elif eval_path is None:
+        smallest = min(ids.count(y) for y in set(ids))
+        if smallest < 2 or len(ids) < MIN_ROWS:
+            raise ValueError(f"{path.name} has {len(ids)} rows ({smallest} in its smallest "
+                             f"class): too few to hold out a test set; give at least {MIN_ROWS} "
+                             "rows with 2 or more of each class, or pass the test rows with "
+                             "--target-eval-file (eval_path=)")
         train_rows, test_rows = stratified_split(ids, held_out, seed)
         test = ([texts[i] for i in test_rows], [ids[i] for i in test_rows])
         train = ([texts[i] for i in train_rows], [ids[i] for i in train_rows])

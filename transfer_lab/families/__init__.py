@@ -1,0 +1,42 @@
+"""Task families: what differs between kinds of task (see `base.TaskFamily`)."""
+
+from __future__ import annotations
+
+from .. import validate
+from .base import EvaluateFn, TaskFamily
+from .causal import CausalLM
+from .classification import Classification, classification_metric
+from .seq2seq import Seq2Seq
+from .spans import ExtractiveQA
+from .tokens import TokenClassification
+
+FAMILIES: dict[str, TaskFamily] = {
+    f.name: f for f in (Classification(), TokenClassification(), ExtractiveQA(), Seq2Seq(),
+                        CausalLM())}
+# The family that runs a task family's tasks on a decoder LLM (SmolLM2)
+ON_DECODER = {"classification": "causal_lm"}
+
+
+def register_family(family: TaskFamily) -> TaskFamily:
+    """Add a family to the registry and return it."""
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> TaskFamily:
+    """Return the task family called `name`."""
+    return FAMILIES[validate.choice("task family", name, FAMILIES)]
+
+
+def family_for(task_family: str, decoder: bool = False) -> TaskFamily:
+    """Return the family that trains a task of `task_family` on an encoder or a decoder."""
+    if not decoder:
+        return get_family(task_family)
+    if task_family not in ON_DECODER:
+        raise ValueError(f"{task_family} tasks have no decoder-LLM version here; use an encoder "
+                         f"model (tiny, small, minilm), or a task of: {', '.join(ON_DECODER)}")
+    return get_family(ON_DECODER[task_family])
+
+
+__all__ = ["FAMILIES", "ON_DECODER", "EvaluateFn", "TaskFamily", "classification_metric",
+           "family_for", "get_family", "register_family"]

@@ -1,0 +1,81 @@
+"""Sequence classification: one label per text, accuracy and macro-F1 (chapter 4)."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from ..bow import bow_metrics
+from ..config import TrainConfig, profile
+from ..encode import encode_classification
+from ..metrics import classification_metrics
+from ..models import build_model, get_backbone
+from ..tasks import Task
+from ..train import evaluate
+from .base import EvaluateFn, TaskFamily
+
+
+def classification_metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Return accuracy and macro-F1 of the argmax of `logits`."""
+    return classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
+
+
+class Classification(TaskFamily):
+    """A text classifier: a linear head on the body's first token (BERT's pooler)."""
+
+    name = "classification"
+    metric = "accuracy"
+    columns = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+    source, target = "product_sentiment", "film_sentiment"
+
+    def build(self, model: str, task: Task, theta: str | Path | None = None, *, seed: int = 0,
+              pretrained: bool = False) -> torch.nn.Module:
+        """Return a sequence classifier with a new head of the task's labels."""
+        return build_model(model, "classification", labels=task.labels, theta=theta, seed=seed,
+                           pretrained=pretrained)
+
+    def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
+               max_length: int) -> Dataset:
+        """Return texts tokenized with their class indices (rows checked first)."""
+        return encode_classification(data, tokenizer, max_length, num_labels=task.num_labels)
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+        """Return a collator that pads each batch to its longest text (dynamic padding)."""
+        return DataCollatorWithPadding(tokenizer)
+
+    def evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
+                   config: TrainConfig) -> EvaluateFn:
+        """Return the test loss, accuracy and macro-F1 of a model."""
+        data = self.encode(test, tokenizer, task, config.max_length)
+        return partial(evaluate, data=data, collate_fn=self.collator(tokenizer),
+                       metric_fn=classification_metric, batch_size=config.eval_batch_size)
+
+    def baseline(self, arm: str, model: str, task: Task, theta: str | Path, train: Dataset,
+                 test: Dataset, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
+                 seed: int) -> dict:
+        """Return the metrics of `bow`: TF-IDF + logistic regression on the same labels."""
+        if arm != "bow":
+            return super().baseline(arm, model, task, theta, train, test, tokenizer, config, seed)
+        start = time.perf_counter()
+        metrics = bow_metrics(train["text"], train["label"], test["text"], test["label"], seed)
+        return {**metrics, "seconds": time.perf_counter() - start}
+
+    def source_config(self, model: str) -> TrainConfig:
+        """Return the recipe of source training: long on a tiny body, short on a pretrained one."""
+        if get_backbone(model).world_only:
+            return TrainConfig(lr=5e-4, batch_size=32, max_steps=profile().source_steps,
+                               warmup_ratio=0.06, eval_every=0)
+        # a pretrained body needs few steps (chapter 4 uses the same, so θ_S is shared)
+        return TrainConfig(lr=5e-5, batch_size=16, max_steps=profile().pretrained_steps,
+                           warmup_ratio=0.1, eval_every=0)
+
+    def target_config(self, model: str) -> TrainConfig:
+        """Return the recipe of target fine-tuning (every arm)."""
+        if get_backbone(model).world_only:
+            return TrainConfig(lr=3e-4, epochs=30, batch_size=16, eval_every=3)
+        return TrainConfig(lr=1e-4, epochs=3, batch_size=16, eval_every=0)  # as in chapter 4

@@ -1,0 +1,177 @@
+"""Results: one fine-tuning `Run` and the `Comparison` of arms on one target (every family).
+
+A comparison holds, per arm, one plain dict per seed with the family's metrics, the headline
+metric again under `score` (so tools read any family the same way), the run's seconds, its
+evaluation curve and its training loss. It prints as a table, plots, and saves to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from .checkpoint import write_atomically
+from .families import TaskFamily, get_family
+from .train import History
+
+
+def ci95(values) -> tuple[float, float]:
+    """Return the 95 % confidence interval of the mean of `values` (Student's t, n − 1 dof).
+
+    With one value there is no spread to estimate: the interval is (nan, nan).
+    """
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+@dataclass
+class Run:
+    """One fine-tuning run on the target: its arm, seed, final metrics and history."""
+
+    arm: str
+    seed: int
+    metrics: dict
+    history: History
+    family: str = "classification"
+
+    def to_dict(self) -> dict:
+        """Return the run as the results file stores it (numbers only in the curve)."""
+        metric = get_family(self.family).metric
+        curve = [{k: v for k, v in e.items() if k != "step" and isinstance(v, (int, float))}
+                 for e in self.history.evals]
+        return {"seed": self.seed, **self.metrics, "score": self.metrics[metric],
+                "seconds": self.history.seconds, "curve": curve,
+                "train_loss": [s["loss"] for s in self.history.steps]}
+
+
+@dataclass
+class Comparison:
+    """Arms fine-tuned on one target with the same data, steps and seeds: metrics per seed."""
+
+    source: str
+    target: str
+    model: str
+    init: str
+    labels: int
+    seeds: int
+    arms: dict[str, list[dict]] = field(default_factory=dict)
+    theta_S: str = ""
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    test_examples: int = 0
+    family: str = "classification"
+    models: dict[str, list] = field(default_factory=dict, repr=False)  # θ_T* if kept
+
+    @property
+    def task_family(self) -> TaskFamily:
+        """Return the target's task family (its metric, columns and unit)."""
+        return get_family(self.family)
+
+    @property
+    def metric(self) -> str:
+        """Return the name of the headline metric."""
+        return self.task_family.metric
+
+    def mean_std(self, arm: str, metric: str | None = None) -> tuple[float, float]:
+        """Return the mean and standard deviation over seeds of a metric (default: headline)."""
+        values = [r[metric or self.metric] for r in self.arms[arm]]
+        return float(np.mean(values)), float(np.std(values))
+
+    def difference(self, metric: str | None = None, baseline: str = "scratch",
+                   arm: str = "transfer") -> float:
+        """Return the mean metric of `arm` minus that of `baseline`."""
+        return self.mean_std(arm, metric)[0] - self.mean_std(baseline, metric)[0]
+
+    @property
+    def gain(self) -> float:
+        """Return the mean headline metric of transfer minus that of scratch."""
+        return self.difference()
+
+    def summary(self, metric: str = "score") -> dict:
+        """Return {arm: {metric: {"mean", "std", "ci95"}}} over seeds (std with n − 1)."""
+        out = {}
+        for arm, runs in self.arms.items():
+            values = np.array([r[metric] for r in runs], dtype=float)
+            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            out[arm] = {metric: {"mean": float(values.mean()), "std": std,
+                                 "ci95": list(ci95(values))}}
+        return out
+
+    def differences(self, metric: str = "score", arm: str = "transfer") -> dict:
+        """Return {"transfer-<baseline>": {"mean", "ci95"}}: paired by seed, for every other arm."""
+        if arm not in self.arms:
+            return {}
+        mine = {r["seed"]: r[metric] for r in self.arms[arm]}
+        out = {}
+        for baseline, runs in self.arms.items():
+            pairs = [mine[r["seed"]] - r[metric] for r in runs if r["seed"] in mine]
+            if baseline != arm and pairs:
+                out[f"{arm}-{baseline}"] = {"mean": float(np.mean(pairs)),
+                                            "ci95": list(ci95(pairs)), "seeds": len(pairs)}
+        return out
+
+    def table(self) -> str:
+        """Return a plain-text table: each arm's metrics as mean ± std over seeds."""
+        kind = self.task_family
+        start = (f"the pretrained {self.model}" if self.init == "pretrained"
+                 else f"{self.source} ({self.model}, {self.init})")
+        title = (f"{self.target} from {start}, {self.labels} {kind.unit}, {self.seeds} seeds, "
+                 f"{self.test_examples} test")
+        digits = 3 if kind.points > 1 else 1
+        width = max(16, *(len(a) + 2 for a in self.arms))
+        lines = [title, f"{'arm':<{width}}" + "".join(f"{c:>18}" for c in kind.columns.values())]
+        for arm in self.arms:
+            cells = (self.mean_std(arm, k) for k in kind.columns)
+            lines.append(f"{arm:<{width}}" + "".join(f"{m:>11.{digits}f} ± {s:<4.{digits}f}"
+                                                     for m, s in cells))
+        name, points = kind.columns[self.metric], kind.points
+        lines.append(f"{name}, mean and 95 % CI over seeds; transfer − arm, paired by seed "
+                     f"({'points' if points > 1 else 'score'}):")
+        summary, differences = self.summary(self.metric), self.differences(self.metric)
+        for arm, cell in summary.items():
+            lo, hi = cell[self.metric]["ci95"]
+            mean = cell[self.metric]["mean"]
+            line = f"  {arm:<{width}}{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+            diff = differences.get(f"transfer-{arm}")
+            if diff:
+                d_lo, d_hi = (points * v for v in diff["ci95"])
+                verdict = ("transfer better" if d_lo > 0 else "transfer worse" if d_hi < 0
+                           else "indistinguishable")
+                line += (f"   transfer − {arm}: {points * diff['mean']:+.1f} "
+                         f"[{d_lo:+.1f}, {d_hi:+.1f}] ({verdict})")
+            lines.append(line)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """Return the comparison as a JSON-ready dict (the results.json schema)."""
+        keys = ("source", "target", "family", "model", "init", "labels", "seeds", "arms",
+                "theta_S", "config", "seconds", "test_examples")
+        return {**{k: getattr(self, k) for k in keys}, "metric": self.metric,
+                "summary": self.summary(), "differences": self.differences()}
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the comparison to a JSON file and return its path."""
+        path = Path(path)
+        write_atomically(path, json.dumps(self.to_dict(), indent=2))
+        return path
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Comparison:
+        """Read a comparison written by `to_json`."""
+        data = json.loads(Path(path).read_text())
+        for derived in ("metric", "summary", "differences"):
+            data.pop(derived, None)
+        return cls(**data)
+
+    def plot(self, path: str | Path | None = None, ax=None):
+        """Plot the headline metric per arm (against epoch, or bars); save it if `path`."""
+        from .plots import plot_comparison
+
+        return plot_comparison(self, path=path, ax=ax)
