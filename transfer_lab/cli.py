@@ -221,13 +221,9 @@ def parser() -> argparse.ArgumentParser:
                       "seeded, stratified fifth of --target-file is held out)")
     data.add_argument("--source-file", metavar="FILE", help="labelled source rows: θ_S is "
                       "trained on them")
-    data.add_argument("--text-column", default="text", metavar="NAME",
-                      help="column of the texts (default: %(default)s)")
+    _file_options(data)
     data.add_argument("--label-column", default="label", metavar="NAME",
                       help="column of the labels, names or numbers (default: %(default)s)")
-    data.add_argument("--encoding", default="utf-8", metavar="CODEC",
-                      help="text encoding of the files (default: %(default)s, with or without "
-                      "a byte-order mark; e.g. latin-1, cp1252)")
     run.add_argument("--max-length", type=_positive, metavar="TOKENS",
                      help="texts are truncated to this many tokens (default: the target "
                      "family's recipe, e.g. 64)")
@@ -255,10 +251,7 @@ def parser() -> argparse.ArgumentParser:
     pred.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     pred.add_argument("--file", metavar="FILE", help="more texts: one per line (.txt) or a "
                       "column of a .csv/.tsv/.jsonl file")
-    pred.add_argument("--text-column", default="text", metavar="NAME",
-                      help="column of the texts in --file (default: %(default)s)")
-    pred.add_argument("--encoding", default="utf-8", metavar="CODEC",
-                      help="text encoding of --file (default: %(default)s)")
+    _file_options(pred)
     pred.add_argument("--max-length", type=_positive, metavar="TOKENS",
                       help="texts are truncated to this many tokens (default: the length the "
                       "model was fine-tuned with)")
@@ -279,6 +272,15 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
+
+
+def _file_options(group) -> None:
+    """Add the options that say how to read a file of texts: its text column and encoding."""
+    group.add_argument("--text-column", default="text", metavar="NAME",
+                       help="column of the texts (default: %(default)s)")
+    group.add_argument("--encoding", default="utf-8", metavar="CODEC",
+                       help="text encoding of the files (default: %(default)s, with or without "
+                       "a byte-order mark; e.g. latin-1, cp1252)")
 
 
 def _names(text: str) -> list[str]:

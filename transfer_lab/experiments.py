@@ -237,20 +237,18 @@ def weight_distance(
             for layer, s in squared.items()}
 
 
-def initial_and_tuned(
-    theta_S: str | Path | None,
-    target: str = "film_sentiment",
-    labels: int = 64,
-    seed: int = 0,
-    model: str = "tiny",
-    config: TrainConfig | None = None,
-    data=None,
-) -> tuple[torch.nn.Module, Run, torch.nn.Module]:
-    """Return (θ_T(0), Run, θ_T*): the start `transfer` builds for this seed, and where it ends."""
-    task = get_task(target)
-    theta_0 = get_family(task.family).build(model, task, theta_S, seed=seed)
-    run, theta_star = transfer(theta_S, target, labels, seed, model, config or curve_config(),
-                               data=data)
+def initial_and_tuned(theta_S: str | Path | None, target: str = "film_sentiment",
+                      **transfer_options) -> tuple[torch.nn.Module, Run, torch.nn.Module]:
+    """Return (θ_T(0), Run, θ_T*): the start `transfer` builds for this seed, and where it ends.
+
+    `transfer_options` go to `tl.transfer` (labels, seed, model, config, data); the config
+    defaults to `curve_config()`.
+    """
+    task, model = get_task(target), transfer_options.get("model", "tiny")
+    theta_0 = get_family(task.family).build(model, task, theta_S,
+                                            seed=transfer_options.get("seed", 0))
+    transfer_options.setdefault("config", curve_config())
+    run, theta_star = transfer(theta_S, target, **transfer_options)
     return theta_0, run, theta_star
 
 

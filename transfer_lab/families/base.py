@@ -9,6 +9,7 @@ its tables, and its default tasks and recipes. `pipeline.pretrain_source`, `tran
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -74,6 +75,15 @@ class TaskFamily:
         """
         raise ValueError(f"unknown arm {arm!r} for the {self.name} family; choose scratch, "
                          "transfer, pretrained, an arm of others=, or (classification) bow")
+
+    def logits_evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
+                          config: TrainConfig, metric_fn: Callable) -> EvaluateFn:
+        """Return `train.evaluate` of the encoded test rows with `metric_fn` of the logits."""
+        from ..train import evaluate
+
+        return partial(evaluate, data=self.encode(test, tokenizer, task, config.max_length),
+                       collate_fn=self.collator(tokenizer), metric_fn=metric_fn,
+                       batch_size=config.eval_batch_size)
 
     def source_config(self, model: str) -> TrainConfig:
         """Return the recipe of supervised source training on a backbone."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -16,7 +15,6 @@ from ..encode import encode_classification
 from ..metrics import classification_metrics
 from ..models import build_model, get_backbone
 from ..tasks import Task
-from ..train import evaluate
 from .base import EvaluateFn, TaskFamily
 
 
@@ -51,9 +49,7 @@ class Classification(TaskFamily):
     def evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                    config: TrainConfig) -> EvaluateFn:
         """Return the test loss, accuracy and macro-F1 of a model."""
-        data = self.encode(test, tokenizer, task, config.max_length)
-        return partial(evaluate, data=data, collate_fn=self.collator(tokenizer),
-                       metric_fn=classification_metric, batch_size=config.eval_batch_size)
+        return self.logits_evaluation(test, tokenizer, task, config, classification_metric)
 
     def baseline(self, arm: str, model: str, task: Task, theta: str | Path, train: Dataset,
                  test: Dataset, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,

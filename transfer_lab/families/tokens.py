@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -13,7 +12,6 @@ from ..config import TrainConfig
 from ..models import build_model, get_backbone
 from ..ner import encode_ner, ner_metric
 from ..tasks import Task
-from ..train import evaluate
 from .base import EvaluateFn, TaskFamily
 
 
@@ -45,9 +43,7 @@ class TokenClassification(TaskFamily):
     def evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                    config: TrainConfig) -> EvaluateFn:
         """Return the test loss and entity F1, precision and recall (seqeval) of a model."""
-        data = self.encode(test, tokenizer, task, config.max_length)
-        return partial(evaluate, data=data, collate_fn=self.collator(tokenizer),
-                       metric_fn=ner_metric(task.labels), batch_size=config.eval_batch_size)
+        return self.logits_evaluation(test, tokenizer, task, config, ner_metric(task.labels))
 
     def source_config(self, model: str) -> TrainConfig:
         """Return the recipe of tagger source training."""
