@@ -8,8 +8,8 @@ from transformers import AutoTokenizer
 
 import transfer_lab as tl
 from transfer_lab.encode import classification_collator, encode_classification
+from transfer_lab.families import classification_metric
 from transfer_lab.models import reset_head
-from transfer_lab.pipeline import classification_metric
 
 TEXT = "the film was great"
 

@@ -45,6 +45,7 @@ def same_weights(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_or_mid_write_then_resume_is_bit_identical(tmp_path):
     reference = start("plain", tmp_path / "unused", tmp_path / "reference.safetensors")
     writer = start("die-in-write", tmp_path / "written", tmp_path / "never.safetensors")

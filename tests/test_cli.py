@@ -1,15 +1,35 @@
 """The transfer-lab command: listings and one-line errors with exit code 2."""
 
+import json
+
 import pytest
 from _helpers import cli, main_exit
+
+import transfer_lab as tl
 
 
 def test_tasks_and_models_are_listed(capsys):
     status, out, _ = main_exit(["tasks"], capsys)
     assert status == 0
     assert "film_sentiment" in out and "product_sentiment" in out and "hub" in out
+    for name, task in tl.TASKS.items():  # one line per task: its family and metric
+        line = next(line for line in out.splitlines() if line.split()[:1] == [name])
+        assert line.split()[1:3] == [task.family, tl.get_family(task.family).metric], line
     status, out, _ = main_exit(["models"], capsys)
     assert status == 0 and "minilm" in out and "synthetic world only" in out
+
+
+def test_tasks_json_lists_every_task_with_its_family_and_metric(capsys):
+    status, out, _ = main_exit(["tasks", "--json"], capsys)
+    assert status == 0
+    rows = json.loads(out)
+    assert isinstance(rows, list) and [r["name"] for r in rows] == list(tl.TASKS)
+    for row in rows:
+        task = tl.get_task(row["name"])
+        assert row["family"] == task.family in tl.FAMILIES
+        assert row["metric"] == tl.get_family(task.family).metric
+        assert row["labels"] == list(task.labels) and row["description"] == task.description
+        assert row["where"] == ("hub, full profile" if task.hub else "offline")
 
 
 @pytest.mark.parametrize("args, needle", [

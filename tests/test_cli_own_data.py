@@ -19,6 +19,7 @@ def _reviews_csv(path, n: int = 60) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
+@pytest.mark.slow
 def test_own_csv_with_string_labels_run_save_predict(tmp_path):
     data, saved = tmp_path / "reviews.csv", tmp_path / "theta_T"
     _reviews_csv(data)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from _helpers import without_seconds
 
 ARGS = ["run", "--labels", "32", "--seeds", "1", "--epochs", "2"]  # 2 steps an epoch per arm
@@ -35,6 +36,7 @@ def results(out: Path) -> dict:
     return without_seconds(json.loads((out / "results.json").read_text()))
 
 
+@pytest.mark.slow
 def test_same_command_same_results_also_after_sigkill_and_resume(tmp_path):
     first, second = cli(tmp_path / "a"), cli(tmp_path / "b", hash_seed="1")
     transfer_arm = tmp_path / "b" / "checkpoints" / "transfer-seed0"

@@ -14,6 +14,7 @@ def one() -> dict:
     return distributed.run(steps=20, global_batch=16)
 
 
+@pytest.mark.slow
 def test_two_processes_follow_one_process(one):
     two = distributed.launch(2, steps=20, global_batch=16)
     assert (two["processes"], two["per_process_batch"], two["backend"]) == (2, 8, "gloo")

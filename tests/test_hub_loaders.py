@@ -4,27 +4,48 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 import transfer_lab as tl
-from transfer_lab import tasks
 from transfer_lab import translation as T
 
 
-def test_standardize_sst2_schema():
+def hub_rows(monkeypatch, hub: Dataset) -> list[tuple]:
+    """Serve `hub` for every `datasets.load_dataset` call; return the calls' arguments."""
+    import datasets
+
+    calls = []
+
+    def load_dataset(path, name=None, *, split=None, revision=None):
+        calls.append((path, name, split, revision))
+        return hub
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def test_sst2_loader_reads_glue_and_maps_its_schema(monkeypatch):
     features = Features({"sentence": Value("string"),
                          "label": ClassLabel(names=["negative", "positive"]),
                          "idx": Value("int32")})
     hub = Dataset.from_dict({"sentence": ["a gripping film ", "dull and slow "], "label": [1, 0],
                              "idx": [0, 1]}, features=features)
-    ds = tasks.standardize(hub, tasks.HUB["sst2"])
+    calls = hub_rows(monkeypatch, hub)
+    task = tl.get_task("sst2")
+    ds = task.loader("test", 2, 0)  # the loader itself: Task.load refuses offline
+    assert calls == [("nyu-mll/glue", "sst2", "validation", None)]
     assert ds.column_names == ["text", "label"]
-    assert ds[0] == {"text": "a gripping film ", "label": 1} and ds[1]["label"] == 0
+    assert sorted(zip(ds["text"], ds["label"], strict=True)) == [("a gripping film ", 1),
+                                                                  ("dull and slow ", 0)]
+    assert len(task.loader("train", 1, 0)) == 1 and calls[-1][2] == "train"
 
 
-def test_standardize_imdb_schema():
+def test_imdb_loader_reads_stanford_imdb_and_maps_its_schema(monkeypatch):
     features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
     hub = Dataset.from_dict({"text": ["<br />Loved it.", "Awful."], "label": [1, 0]},
                             features=features)
-    ds = tasks.standardize(hub, tasks.HUB["imdb"])
-    assert ds.column_names == ["text", "label"] and ds["label"] == [1, 0]
+    calls = hub_rows(monkeypatch, hub)
+    ds = tl.get_task("imdb").loader("test", 2, 0)
+    assert calls == [("stanfordnlp/imdb", None, "test", None)]
+    assert ds.column_names == ["text", "label"]
+    assert dict(zip(ds["text"], ds["label"], strict=True)) == {"<br />Loved it.": 1, "Awful.": 0}
 
 
 @pytest.mark.parametrize(("name", "pair", "expected"), [
@@ -40,18 +61,31 @@ def test_standardize_pairs_hub_schema(name, pair, expected):
 
 
 def test_hub_specs_name_the_real_data_sets():
-    assert (tasks.HUB["sst2"].path, tasks.HUB["sst2"].config) == ("nyu-mll/glue", "sst2")
-    assert tasks.HUB["imdb"].path == "stanfordnlp/imdb"
     assert (T.HUB_PAIRS["opus_books_en_fr"].path, T.HUB_PAIRS["opus_books_en_fr"].config) == \
         ("Helsinki-NLP/opus_books", "en-fr")
     assert (T.HUB_PAIRS["wmt16_de_en"].path, T.HUB_PAIRS["wmt16_de_en"].config) == \
         ("wmt/wmt16", "de-en")
+    for name, family in [("sst2", "classification"), ("imdb", "classification"),
+                         ("yelp_polarity", "classification"),
+                         ("conll2003", "token_classification"), ("squad", "extractive_qa"),
+                         ("opus_books_en_fr", "seq2seq"), ("wmt16_de_en", "seq2seq")]:
+        assert tl.get_task(name).hub and tl.get_task(name).family == family, name
+
+
+def test_translation_loader_maps_pairs_through_the_registry(monkeypatch):
+    pair = {"en": "The house.", "fr": "La maison."}
+    hub = Dataset.from_dict({"id": ["0"], "translation": [pair]})
+    calls = hub_rows(monkeypatch, hub)
+    ds = tl.get_task("opus_books_en_fr").loader("test", 5, 0)
+    assert calls == [("Helsinki-NLP/opus_books", "en-fr", "train[95%:]", None)]
+    assert ds.column_names == ["source", "target"] and ds[0] == {"source": "The house.",
+                                                                  "target": "La maison."}
 
 
 @pytest.mark.parametrize("name", ["sst2", "imdb", "opus_books_en_fr", "wmt16_de_en"])
 def test_hub_task_offline_gives_one_clear_error(name, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert tasks.offline()
+    assert tl.offline()
     task = tl.get_task(name)
     assert task.hub
     with pytest.raises(RuntimeError, match="quick profile") as err:

@@ -5,6 +5,7 @@ import torch
 from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import AutoModelForTokenClassification
 
+import transfer_lab as tl
 from transfer_lab import ner
 from transfer_lab.models import load_tokenizer, model_config
 
@@ -101,9 +102,24 @@ def test_from_conll_maps_hub_schema_to_tag_names():
 def test_conll_offline_error_names_the_quick_profile(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="quick profile"):
-        ner.get_task("conll2003").load("train", 10)
+        tl.get_task("conll2003").load("train", 10)
     with pytest.raises(ValueError, match="ner_reviews"):
-        ner.get_task("ner_sports")
+        tl.get_task("ner_sports")
+
+
+def test_conll_loader_reads_the_parquet_revision_and_maps_tags(monkeypatch):
+    import datasets
+
+    calls = []
+    features = Features({"tokens": List(Value("string")),
+                         "ner_tags": List(ClassLabel(names=list(ner.CONLL_LABELS)))})
+    hub = Dataset.from_dict({"tokens": [["EU", "rejects"]], "ner_tags": [[3, 0]]},
+                            features=features)
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda *a, **k: calls.append((a, k)) or hub)
+    ds = tl.get_task("conll2003").loader("test", 5, 0)
+    assert calls == [((ner.CONLL_HUB, None), {"split": "test", "revision": ner.CONLL_REVISION})]
+    assert ds.column_names == ["tokens", "tags"] and ds[0]["tags"] == ["B-ORG", "O"]
 
 
 def test_new_head_from_a_same_shaped_checkpoint(tmp_path):
@@ -111,22 +127,29 @@ def test_new_head_from_a_same_shaped_checkpoint(tmp_path):
     kw = dict(num_labels=len(ner.LABELS))
     saved = AutoModelForTokenClassification.from_config(model_config("tiny", **kw))
     saved.save_pretrained(tmp_path)
-    net = ner.build_ner_model("tiny", tmp_path, seed=1)
+    task = tl.get_task("ner_reviews")
+    family = tl.get_family(task.family)
+    net = family.build("tiny", task, tmp_path, seed=1)
     emb = "bert.embeddings.word_embeddings.weight"
     assert torch.equal(net.state_dict()[emb], saved.state_dict()[emb])  # the body is θ_S
     assert not torch.equal(net.classifier.weight, saved.classifier.weight)  # the head is new
-    again = ner.build_ner_model("tiny", tmp_path, seed=1)
+    again = family.build("tiny", task, tmp_path, seed=1)
     assert torch.equal(net.classifier.weight, again.classifier.weight)  # seeded
-    assert net.config.id2label[1] == "B-PER"
+    assert net.config.id2label[1] == "B-PER" and net.num_labels == len(ner.LABELS)
 
 
 def test_transfer_runs_and_reports_entity_f1():
-    config = ner.target_config().replace(epochs=2, eval_every=1, progress=False)
+    config = tl.pipeline.target_config("tiny", "ner_reviews").replace(epochs=2, eval_every=1,
+                                                                       progress=False)
     tok = load_tokenizer("tiny")
-    data = ner.target_data("ner_reviews", 8, 0, tok, test_examples=16)
-    run, net = ner.transfer(None, "ner_reviews", 8, 0, config=config, data=data)
-    assert [p["epoch"] for p in run["curve"]] == [1, 2]
-    assert 0.0 <= run["f1"] <= 1.0 and {"precision", "recall"} <= set(run)
+    data = tl.target_data("ner_reviews", 8, 0, tok, test_examples=16)
+    assert len(data[1]) == 16 and data[1].column_names == ["tokens", "tags"]  # raw test rows
+    run, net = tl.transfer(None, "ner_reviews", 8, 0, config=config, data=data)
+    row = run.to_dict()
+    assert run.arm == "scratch" and run.family == "token_classification"
+    assert [p["epoch"] for p in row["curve"]] == [1, 2]
+    assert 0.0 <= row["f1"] <= 1.0 and {"precision", "recall"} <= set(row)
+    assert row["score"] == row["f1"] and len(row["train_loss"]) == 2
     words = ["alice", "bought", "the", "zentek", "phone", "."]
     tagged = ner.tag(net, tok, words)
     assert [w for w, _, _ in tagged] == words and all(t in ner.LABELS for _, _, t in tagged)

@@ -42,6 +42,7 @@ def test_out_dir_is_never_overwritten(theta_S_small):
                            config=tl.TrainConfig(max_steps=1, progress=False))
 
 
+@pytest.mark.slow
 def test_transfer_beats_scratch_end_to_end(theta_S_small):
     config = tl.TrainConfig(lr=3e-4, epochs=20, batch_size=16, eval_every=10, progress=False)
     result = tl.compare(theta_S=theta_S_small, labels=64, seeds=2, config=config, progress=False)

@@ -4,15 +4,12 @@ QA answer spans mapped to tokens and back, through truncation and stride windows
 import string
 
 import numpy as np
-import pytest
 from datasets import Dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import transfer_lab as tl
-
-ner = pytest.importorskip("transfer_lab.ner")
-qa = pytest.importorskip("transfer_lab.qa")
+from transfer_lab import ner, qa
 
 TOKENIZER = tl.load_tokenizer("tiny")
 NORMALIZE = TOKENIZER.backend_tokenizer.normalizer.normalize_str

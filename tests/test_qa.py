@@ -6,6 +6,7 @@ import torch
 from datasets import Dataset, Features, List, Value
 from transformers import AutoModelForQuestionAnswering
 
+import transfer_lab as tl
 from transfer_lab import qa
 from transfer_lab.metrics import squad_metrics
 from transfer_lab.models import load_tokenizer, model_config
@@ -107,22 +108,26 @@ def test_from_squad_keeps_the_offline_columns(tokenizer):
 def test_squad_offline_error_names_the_quick_profile(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="quick profile"):
-        qa.get_task("squad").load("train", 10)
+        tl.get_task("squad").load("train", 10)
 
 
 def test_new_head_and_a_short_fine_tune(tmp_path, tokenizer):
     torch.manual_seed(0)
     saved = AutoModelForQuestionAnswering.from_config(model_config("tiny"))
     saved.save_pretrained(tmp_path)
-    net = qa.build_qa_model("tiny", tmp_path, seed=1)
+    net = tl.build_model("tiny", "extractive_qa", theta=tmp_path, seed=1)
     assert not torch.equal(net.qa_outputs.weight, saved.qa_outputs.weight)
     emb = "bert.embeddings.word_embeddings.weight"
     assert torch.equal(net.state_dict()[emb], saved.state_dict()[emb])
-    config = qa.target_config().replace(epochs=2, eval_every=1, progress=False)
-    test = qa.get_task("qa_orgs").load("test", 16)
-    run, model = qa.transfer(None, "qa_orgs", labels=8, config=config, test=test)
-    assert [p["epoch"] for p in run["curve"]] == [1, 2]
-    assert 0.0 <= run["exact_match"] <= run["f1"] <= 100.0
+    config = tl.pipeline.target_config("tiny", "qa_orgs").replace(epochs=2, eval_every=1,
+                                                                   progress=False)
+    train, test = tl.target_data("qa_orgs", 8, 0, tokenizer, config.max_length, test_examples=16)
+    assert {"start_positions", "end_positions"} <= set(train.column_names)
+    assert test.column_names == qa.COLUMNS and len(test) == 16  # raw rows: questions to answer
+    run, model = tl.transfer(None, "qa_orgs", labels=8, config=config, data=(train, test))
+    row = run.to_dict()
+    assert [p["epoch"] for p in row["curve"]] == [1, 2]
+    assert 0.0 <= row["exact_match"] <= row["f1"] <= 100.0 and row["score"] == row["f1"]
     predictions = qa.predict(model, test, tokenizer)
     assert len(predictions) == 16
-    assert squad_metrics(predictions, [a["text"] for a in test["answers"]])["f1"] == run["f1"]
+    assert squad_metrics(predictions, [a["text"] for a in test["answers"]])["f1"] == row["f1"]

@@ -42,7 +42,9 @@ def test_toy_pairs_are_seeded_short_and_translated_by_the_rules():
     assert a["source"] == b["source"] and a["source"] != T.toy_pairs(50, seed=4)["source"]
     assert all(len(s.split()) <= T.MAX_WORDS + 1 for s in a["source"])  # + the full stop
     assert all(T.to_toy(s) == t for s, t in zip(a["source"], a["target"], strict=True))
-    train, test = T.TOY.load("train", 200), T.TOY.load("test", 200)
+    task = tl.get_task("toy_translation")
+    assert task.family == "seq2seq"
+    train, test = task.load("train", 200), task.load("test", 200)
     seen = set(train["source"])
     assert sum(s in seen for s in test["source"]) < 0.25 * len(test)  # mostly new sentences
 
@@ -107,15 +109,26 @@ def test_build_seq2seq_sets_special_tokens_and_warm_starts(theta):
 
 def test_a_short_training_lowers_the_loss_and_translates():
     tok = tl.load_tokenizer("tiny")
-    pairs = T.toy_pairs(64, seed=0)
-    config = T.seq2seq_config().replace(max_steps=30)
-    metrics, history, model, outputs = T.train_translation(None, pairs, pairs.select(range(8)),
-                                                           config=config, num_beams=2)
-    assert history.steps[-1]["loss"] < history.steps[0]["loss"] - 1.0
-    assert set(metrics) == {"bleu", "chrf", "exact_match"}
+    task, family = tl.get_task("toy_translation"), tl.get_family("seq2seq")
+    config = tl.pipeline.target_config("tiny", "toy_translation").replace(max_steps=30)
+    data = (family.encode(T.toy_pairs(64, seed=0), tok, task, config.max_length),
+            T.toy_pairs(8, seed=5))
+
+    def run(seed):
+        return tl.transfer(None, "toy_translation", 64, seed, config=config, data=data)
+
+    (first, model), (again, _), (other, _) = run(0), run(0), run(1)
+    losses = first.to_dict()["train_loss"]
+    assert len(losses) == 30 and losses[-1] < losses[0] - 1.0
+    assert set(first.metrics) == {"bleu", "chrf", "exact_match", "hypotheses"}
+    assert 0.0 <= first.metrics["exact_match"] <= 100.0  # a share in percent, as BLEU
+    assert first.to_dict()["score"] == first.metrics["bleu"]
+    outputs = first.metrics["hypotheses"]
     assert len(outputs) == 8 and all(isinstance(h, str) for h in outputs)
-    assert T.translate(model, tok, ["the plot was good ."], num_beams=2)[0] == \
-        T.translate(model, tok, ["the plot was good ."], num_beams=2)[0]
+    # the same seed trains the same model; another seed starts and shuffles differently
+    assert again.to_dict()["train_loss"] == losses and again.metrics == first.metrics
+    assert other.to_dict()["train_loss"] != losses
+    assert T.translate(model, tok, list(data[1]["source"])) == outputs  # what was scored
     assert 0.0 <= T.word_similarity(model.encoder, tok, ["good", "bad", "dull"]) <= 1.0
 
 

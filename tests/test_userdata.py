@@ -35,7 +35,7 @@ def test_csv_with_quoted_multiline_fields_and_string_labels(tmp_path):
 
 
 def test_tsv_and_jsonl_read_the_same_rows(tmp_path):
-    rows = [{"text": f"text {i}", "y": i % 3} for i in range(9)]
+    rows = [{"text": f"text {i}", "y": i % 3} for i in range(12)]  # enough to hold 4 out
     (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (tmp_path / "d.tsv").write_text("text\ty\n" + "".join(f"{r['text']}\t{r['y']}\n" for r in rows))
     a = task_from_file(tmp_path / "d.jsonl", label="y", name="a")
@@ -67,7 +67,8 @@ def test_stratified_split_keeps_each_class():
     ("sentence,label\n", dict(text="sentence"), "has no rows"),
     ("sentence,label\n,pos\nok,neg\n", dict(text="sentence"), "row 1: the text '' is not"),
     ("sentence,label\na,\nb,neg\n", dict(text="sentence"), "row 1: label '' is missing"),
-    ("sentence,label\na,pos\nb,pos\n", dict(text="sentence"), "only one class"),
+    ("sentence,label\n" + "".join(f"text {i},pos\n" for i in range(12)), dict(text="sentence"),
+     "only one class"),
 ])
 def test_bad_files_get_one_clear_error(tmp_path, content, kwargs, message):
     path = tmp_path / "bad.csv"

@@ -9,7 +9,7 @@ from datasets import Dataset
 from transformers import default_data_collator
 
 import transfer_lab as tl
-from transfer_lab import checkpoint
+from transfer_lab import checkpoint, strategies
 from transfer_lab.cli import main
 from transfer_lab.encode import encode_classification
 from transfer_lab.train import TrainingDiverged
@@ -79,7 +79,6 @@ def test_bad_arguments_name_the_choices_or_the_fix(call, message):
 
 
 def test_unknown_strategy_lists_the_choices():
-    strategies = pytest.importorskip("transfer_lab.strategies")
     with pytest.raises(ValueError, match="unknown strategy 'nope'; choose one of: full, frozen"):
         strategies.get_strategy("nope")
 
@@ -119,12 +118,15 @@ def test_hub_task_offline_names_the_quick_profile():
         tl.compare(target="sst2", progress=False)
 
 
-def test_labels_of_given_data_beyond_the_task_are_refused(tokenizer):
-    train = encode_classification(rows(["a film"] * 4, [0, 1, 0, 1]), tokenizer)
-    test = encode_classification(rows(["a film"] * 4, [0, 1, 0, 3]), tokenizer)
-    with pytest.raises(ValueError, match="row 3 of the test data is 3, out of range; labels must "
-                                         r"be 0..1 \(negative, positive\)"):
-        tl.transfer(None, labels=4, data=(train, test))
+@pytest.mark.parametrize("bad", ["training", "test"])
+def test_labels_of_given_data_beyond_the_task_are_refused(bad, tokenizer):
+    good, wrong = rows(["a film"] * 4, [0, 1, 0, 1]), rows(["a film"] * 4, [0, 1, 0, 3])
+    train = encode_classification(wrong if bad == "training" else good, tokenizer)
+    test = wrong if bad == "test" else good  # the raw test rows, as target_data returns them
+    with pytest.raises(ValueError, match=f"row 3 of the {bad} data is 3, out of range; labels "
+                                         r"must be 0..1 \(negative, positive\)"):
+        tl.transfer(None, labels=4, data=(train, test), config=tl.TrainConfig(epochs=1,
+                                                                              progress=False))
 
 
 def test_a_theta_S_head_of_another_size_gets_a_new_head_said_once(tmp_path):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from . import world
 from .config import TrainConfig
@@ -75,7 +76,8 @@ def theta_card(history: History, config: TrainConfig, **about) -> dict:
             "config": config.to_dict()}
 
 
-def save_theta(net, tokenizer, folder: Path, card: dict, card_name: str = "theta_S.json") -> None:
+def save_theta(net: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path,
+               card: dict, card_name: str = "theta_S.json") -> None:
     """Write model, tokenizer and a provenance card to a temp folder, then rename it into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datasets import Dataset
-from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding
+from transformers import (
+    DataCollatorForLanguageModeling,
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+)
 
 from . import validate
 
 
-def encode_classification(data: Dataset, tokenizer, max_length: int = 64, *,
+def encode_classification(data: Dataset, tokenizer: PreTrainedTokenizerBase,
+                          max_length: int = 64, *,
                           num_labels: int | None = None) -> Dataset:
     """Return `data` tokenized (input_ids, attention_mask, labels), unpadded.
 
@@ -25,7 +30,8 @@ def encode_classification(data: Dataset, tokenizer, max_length: int = 64, *,
     return data.map(tok, batched=True, remove_columns=data.column_names)
 
 
-def encode_mlm(texts: list[str], tokenizer, max_length: int = 64) -> Dataset:
+def encode_mlm(texts: list[str], tokenizer: PreTrainedTokenizerBase,
+               max_length: int = 64) -> Dataset:
     """Return unlabeled texts tokenized for masked-language-model pretraining."""
     data = Dataset.from_dict({"text": texts})
     return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length,
@@ -33,11 +39,11 @@ def encode_mlm(texts: list[str], tokenizer, max_length: int = 64) -> Dataset:
                     batched=True, remove_columns=["text"])
 
 
-def classification_collator(tokenizer) -> DataCollatorWithPadding:
+def classification_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
     """Return a collator that pads each batch to its longest text (dynamic padding)."""
     return DataCollatorWithPadding(tokenizer)
 
 
-def mlm_collator(tokenizer, probability: float = 0.15, seed: int = 0):
+def mlm_collator(tokenizer: PreTrainedTokenizerBase, probability: float = 0.15, seed: int = 0):
     """Return a collator that masks `probability` of the tokens of each batch."""
     return DataCollatorForLanguageModeling(tokenizer, mlm_probability=probability, seed=seed)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
 
 from . import validate
 from .cache import cache_key, cached_theta, save_theta, theta_card
@@ -128,7 +129,8 @@ def pretrain_source(
     return folder
 
 
-def target_data(target: str, labels: int, seed: int, tokenizer, max_length: int = 64,
+def target_data(target: str, labels: int, seed: int, tokenizer: PreTrainedTokenizerBase,
+                max_length: int = 64,
                 test_examples: int | None = None, model: str = "tiny") -> tuple[Dataset, Dataset]:
     """Return (train, test) of the target: `labels` seeded training examples, encoded, and the
     raw test rows (`test_examples` of them; default: the profile's)."""
@@ -168,8 +170,7 @@ def transfer(
     tokenizer = load_tokenizer(str(theta_S) if theta_S else model)
     train, test = data or target_data(target, labels, seed, tokenizer, config.max_length,
                                       model=model)
-    validate.not_empty(train, "the training data")
-    validate.not_empty(test, "the test data")
+    family.check(train, test, task)
     net = family.build(model, task, theta_S, seed=seed)
     history = fit(net, train, config=config, collate_fn=family.collator(tokenizer),
                   evaluate_fn=family.evaluation(test, tokenizer, task, config),
@@ -320,7 +321,8 @@ def _runs_dir(checkpoint_dir, result: Comparison, resume: bool) -> Path | None:
         return None
     folder = Path(checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in result.to_dict().items() if k not in ("arms", "seeds", "seconds")}
+    settings = {k: v for k, v in result.to_dict().items()
+                if k not in ("arms", "seeds", "seconds", "summary", "differences")}
     card = folder / "comparison.json"
     if not resume and any(folder.iterdir()):
         raise FileExistsError(f"{folder} holds checkpoints of an earlier comparison; pass "

@@ -68,10 +68,14 @@ def plot_comparison(result, path: str | Path | None = None, ax=None):
     one evaluation (with the training loss per step beside them); mean ± std over seeds."""
     family, colors = result.task_family, arm_colors(result.arms)
     name = family.columns[result.metric]
-    curves = all(len(r["curve"]) > 1 for runs in result.arms.values() for r in runs)
-    if curves:
+    trained = {arm: runs for arm, runs in result.arms.items() if runs[0].get("train_loss")}
+    if trained and all(len(r["curve"]) > 1 for runs in trained.values() for r in runs):
         fig, ax = _axes(ax)
         for arm, runs in result.arms.items():
+            if arm not in trained:  # an arm without epochs (bag of words, a prompt): its level
+                ax.axhline(np.mean([r[result.metric] for r in runs]), color=colors[arm],
+                           ls="--", lw=1.2, label=_label(result, arm))
+                continue
             epochs = [p["epoch"] for p in runs[0]["curve"]]
             values = [[p[result.metric] for p in r["curve"]] for r in runs]
             plot_mean_std(ax, epochs, values, _label(result, arm), colors[arm])
@@ -86,7 +90,7 @@ def plot_comparison(result, path: str | Path | None = None, ax=None):
         import matplotlib.pyplot as plt
 
         fig, (loss_ax, ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-        for arm, runs in result.arms.items():
+        for arm, runs in trained.items():
             losses = np.array([r["train_loss"] for r in runs])
             plot_mean_std(loss_ax, np.arange(1, losses.shape[1] + 1), losses,
                           _label(result, arm), colors[arm], marker="")

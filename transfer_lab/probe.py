@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from . import world
 from .models import build_model, load_tokenizer
@@ -30,7 +31,7 @@ def body_of(model: torch.nn.Module) -> torch.nn.Module:
 @torch.inference_mode()
 def embed(
     model: torch.nn.Module,
-    tokenizer,
+    tokenizer: PreTrainedTokenizerBase,
     texts: list[str],
     *,
     pooling: str = "mean",
@@ -161,7 +162,7 @@ def linear_probe(
 
 
 @torch.inference_mode()
-def fill_mask(model: torch.nn.Module, tokenizer, text: str, top_k: int = 5,
+def fill_mask(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, text: str, top_k: int = 5,
               candidates: list[str] | None = None) -> list[tuple[str, float]]:
     """Return the `top_k` (token, probability) pairs a masked-LM predicts for the [MASK] in `text`.
 
@@ -209,7 +210,8 @@ def masked_contexts(n: int, seed: int = 0, *, cue: bool = True,
     return out
 
 
-def polarity_agreement(model: torch.nn.Module, tokenizer, contexts: list[tuple[str, int]],
+def polarity_agreement(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                       contexts: list[tuple[str, int]],
                        top_k: int = 5) -> dict[str, float]:
     """Return how often a masked-LM's predictions for [MASK] share the context's polarity.
 

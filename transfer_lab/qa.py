@@ -116,7 +116,7 @@ def answer_tokens(offsets, sequence_ids, start_char: int, end_char: int) -> tupl
     return start - 1, end + 1
 
 
-def _windows(tokenizer, batch, max_length: int, stride: int):
+def _windows(tokenizer: PreTrainedTokenizerBase, batch, max_length: int, stride: int):
     """Tokenize (question, context) pairs into windows of max_length that overlap by stride."""
     return tokenizer([q.strip() for q in batch["question"]], list(batch["context"]),
                      truncation="only_second", max_length=max_length, stride=stride,

@@ -139,6 +139,9 @@ class Comparison:
             lo, hi = cell[self.metric]["ci95"]
             mean = cell[self.metric]["mean"]
             line = f"  {arm:<{width}}{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+            if self.seeds < 2:
+                lines.append(f"  {arm:<{width}}{mean:.{digits}f} (one seed: no interval)")
+                continue
             diff = differences.get(f"transfer-{arm}")
             if diff:
                 d_lo, d_hi = (points * v for v in diff["ci95"])

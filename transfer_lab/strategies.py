@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from .config import TrainConfig
 from .encode import classification_collator
@@ -322,7 +323,8 @@ class EarlyStopping(Monitor):
         return model
 
 
-def source_accuracy(model: torch.nn.Module, source_head: torch.nn.Module, data, tokenizer,
+def source_accuracy(model: torch.nn.Module, source_head: torch.nn.Module, data,
+                    tokenizer: PreTrainedTokenizerBase,
                     batch_size: int = 128) -> float:
     """Return the source task's accuracy of `model`'s body read out by θ_S's own head.
 

@@ -25,6 +25,7 @@ from transformers import (
     DataCollatorForSeq2Seq,
     EncoderDecoderConfig,
     EncoderDecoderModel,
+    PreTrainedTokenizerBase,
 )
 
 from . import world
@@ -166,7 +167,8 @@ def monolingual_corpus(n: int, seed: int = 0) -> list[str]:
 
 # --- encoding and the model -------------------------------------------------------------
 
-def encode_seq2seq(data: Dataset, tokenizer, max_length: int = 32) -> Dataset:
+def encode_seq2seq(data: Dataset, tokenizer: PreTrainedTokenizerBase,
+                   max_length: int = 32) -> Dataset:
     """Return pairs tokenized: input_ids, attention_mask of the source; labels of the target.
 
     Labels are the target's ids after [CLS] (…, [SEP]): the decoder starts from [CLS]
@@ -181,12 +183,13 @@ def encode_seq2seq(data: Dataset, tokenizer, max_length: int = 32) -> Dataset:
     return data.map(tok, batched=True, remove_columns=data.column_names)
 
 
-def seq2seq_collator(tokenizer) -> DataCollatorForSeq2Seq:
+def seq2seq_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
     """Return a collator that pads inputs with [PAD] and labels with -100 (ignored by the loss)."""
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
 
 
-def set_special_tokens(model: EncoderDecoderModel, tokenizer) -> EncoderDecoderModel:
+def set_special_tokens(model: EncoderDecoderModel,
+                       tokenizer: PreTrainedTokenizerBase) -> EncoderDecoderModel:
     """Set start, end and pad tokens on the config AND the generation config; return the model."""
     ids = {"decoder_start_token_id": tokenizer.cls_token_id, "bos_token_id": tokenizer.cls_token_id,
            "eos_token_id": tokenizer.sep_token_id, "pad_token_id": tokenizer.pad_token_id}
@@ -229,7 +232,8 @@ def build_seq2seq(theta: str | Path | None = None, backbone: str = "tiny", seed:
 
 
 @torch.inference_mode()
-def translate(model: EncoderDecoderModel, tokenizer, sentences: list[str], *, num_beams: int = 4,
+def translate(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerBase, sentences: list[str],
+              *, num_beams: int = 4,
               max_new_tokens: int = 24, batch_size: int = 256) -> list[str]:
     """Return the model's translations of `sentences` (beam search)."""
     model.eval()
@@ -269,7 +273,7 @@ def word_recall(hypotheses: list[str], references: list[str]) -> dict[str, float
 
 
 @torch.inference_mode()
-def word_similarity(encoder, tokenizer, words: list[str],
+def word_similarity(encoder, tokenizer: PreTrainedTokenizerBase, words: list[str],
                     template: str = "the plot was {} .") -> float:
     """Return the mean cosine similarity of the encoder's vectors of `words` in one context.
 

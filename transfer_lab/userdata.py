@@ -151,6 +151,9 @@ def task_from_file(
     names = _label_names(raw, eval_raw if eval_path is not None else None)
     index = {n: i for i, n in enumerate(names)}
     ids = [index[str(_maybe_int(y)) if _maybe_int(y) is not None else str(y)] for y in raw]
+    if len(set(ids)) < 2:
+        raise ValueError(f"{path.name} has only one class in its training rows; a classifier "
+                         "needs at least two")
     if eval_path is None and not held_out:  # a source: every row trains θ_S
         train, test = (texts, ids), ([], [])
     elif eval_path is None:
@@ -167,9 +170,6 @@ def task_from_file(
         eval_ids = [index[str(_maybe_int(y)) if _maybe_int(y) is not None else str(y)]
                     for y in eval_raw]
         train, test = (texts, ids), (eval_texts, eval_ids)
-    if len(set(train[1])) < 2:
-        raise ValueError(f"{path.name} has only one class in its training rows; a classifier "
-                         "needs at least two")
 
     def load(split: str, n: int, seed_: int) -> Dataset:
         rows_t, rows_y = train if split == "train" else test

@@ -62,6 +62,13 @@ class TaskFamily:
         """Return `evaluate(model) -> {metric: value}` on the raw test rows."""
         raise NotImplementedError
 
+    def check(self, train: Dataset, test: Dataset, task: Task) -> None:
+        """Raise one clear error on data a run cannot use (encoded train, raw test rows)."""
+        from .. import validate
+
+        validate.not_empty(train, "the training data")
+        validate.not_empty(test, "the test data")
+
     def unwrap(self, net: torch.nn.Module) -> torch.nn.Module:
         """Return the model as `save_pretrained` should keep it (adapters merged, say)."""
         return net

