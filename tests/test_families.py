@@ -98,3 +98,38 @@ def test_a_short_compare_of_each_family(name, theta_S, tmp_path, monkeypatch):
                         lambda *a, **k: calls.append(k["arm"]) or real(*a, **k))
     assert without_seconds(short_compare(name, theta, **args).arms) == expected
     assert calls == ["transfer"]
+
+
+def test_bow_arm_sees_the_seed_s_training_rows_only_and_statistics_pair_by_seed(theta_S,
+                                                                                 monkeypatch):
+    from transfer_lab.families.classification import Classification
+
+    seen = []
+    real = Classification.baseline
+
+    def spy(self, arm, model, task, theta, train, test, *args, **kwargs):
+        seen.append((arm, list(train["text"]), len(test)))
+        return real(self, arm, model, task, theta, train, test, *args, **kwargs)
+
+    monkeypatch.setattr(Classification, "baseline", spy)
+    config = tl.pipeline.target_config("tiny").replace(max_steps=2, eval_every=0)
+    result = tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=16,
+                        seeds=2, arms=["bow", "scratch", "transfer"], config=config,
+                        test_examples=40, progress=False)
+    assert list(result.arms) == ["bow", "scratch", "transfer"]
+    for seed, (arm, texts, tested) in enumerate(seen):  # the seed's 16 labels, never the test
+        assert arm == "bow" and tested == 40
+        assert texts == list(tl.get_task("film_sentiment").load("train", 16, seed)["text"])
+    test_texts = set(tl.get_task("film_sentiment").load("test", 40)["text"])
+    assert not any(set(texts) & test_texts for _, texts, _ in seen)
+    bow = result.arms["bow"]
+    assert [r["seed"] for r in bow] == [0, 1] and all(r["C"] in (0.1, 1.0, 10.0, 100.0)
+                                                      for r in bow)
+    saved = result.to_dict()
+    assert set(saved["summary"]) == {"bow", "scratch", "transfer"}
+    diff = saved["differences"]["transfer-bow"]
+    paired = [t["score"] - b["score"] for t, b in zip(result.arms["transfer"], bow, strict=True)]
+    assert diff["mean"] == pytest.approx(sum(paired) / 2)
+    lo, hi = diff["ci95"]
+    assert lo <= diff["mean"] <= hi
+    assert "transfer − bow" in result.table()

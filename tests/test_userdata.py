@@ -82,3 +82,51 @@ def test_unknown_extension_and_missing_file(tmp_path):
         read_rows(tmp_path / "x.xlsx")
     with pytest.raises(ValueError, match="does not exist"):
         read_rows(tmp_path / "nope.csv")
+
+
+def test_utf8_with_a_byte_order_mark_reads_like_plain_utf8(tmp_path):
+    plain, marked = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    plain.write_text(CSV, encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + CSV.encode("utf-8"))  # Excel's "CSV UTF-8"
+    assert read_rows(marked) == read_rows(plain)
+    assert list(read_rows(marked)[0]) == ["sentence", "label"]
+
+
+def test_another_encoding_names_the_file_and_the_fix(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ncafé très bon,pos\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.csv is not utf-8 text.*UTF-8.*--encoding"):
+        read_rows(path)
+    assert read_rows(path, encoding="latin-1")[0]["text"] == "café très bon"
+    with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
+        read_rows(path, encoding="klingon")
+
+
+def test_a_file_too_small_to_hold_out_says_how_many_rows(tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("text,label\ngood,pos\nbad,neg\n")
+    with pytest.raises(ValueError, match=r"2 rows.*at least 10 rows.*--target-eval-file"):
+        task_from_file(path)
+    eval_path = tmp_path / "eval.csv"
+    eval_path.write_text("text,label\nfine,pos\nawful,neg\n")
+    task = task_from_file(path, eval_path=eval_path, name="two_with_eval")  # a test file: fine
+    assert task.size == 2 and len(task.load("test")) == 2
+
+
+def test_a_source_file_is_used_whole(tmp_path):
+    path = tmp_path / "source.csv"
+    path.write_text(CSV)
+    task = task_from_file(path, text="sentence", name="a_source", held_out=0)
+    assert task.size == 10 and len(task.load("train", 10)) == 10
+
+
+def test_pretrain_source_trains_on_every_row_of_a_small_source(tmp_path, monkeypatch):
+    import transfer_lab as tl
+
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "small_source.csv"
+    path.write_text(CSV)
+    task_from_file(path, text="sentence", name="small_source", held_out=0)
+    theta = tl.pretrain_source("small_source", model="tiny",
+                               config=tl.TrainConfig(max_steps=2, batch_size=4, progress=False))
+    assert json.loads((theta / "theta_S.json").read_text())["examples"] == 10
