@@ -133,3 +133,27 @@ def test_bow_arm_sees_the_seed_s_training_rows_only_and_statistics_pair_by_seed(
     lo, hi = diff["ci95"]
     assert lo <= diff["mean"] <= hi
     assert "transfer − bow" in result.table()
+
+
+def test_dapt_arm_continues_masked_lm_on_the_unlabeled_corpus(theta_S, tmp_path, monkeypatch):
+    from transfer_lab.userdata import corpus_from_file
+
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
+    texts = tl.get_task("film_sentiment").load("train", 40, 7)["text"]
+    path = tmp_path / "films.txt"
+    path.write_text("\n".join(texts) + "\n\n")
+    corpus = corpus_from_file(path, name="films_unlabeled")
+    assert corpus.examples == 40 and sorted(corpus.make(40, 0)) == sorted(texts)
+    monkeypatch.setitem(tl.CORPORA, corpus.name, tl.tasks.Corpus(
+        corpus.name, corpus.description, corpus.make, examples=40, steps=2))
+    config = tl.pipeline.target_config("tiny").replace(max_steps=2, eval_every=0)
+    result = tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
+                        arms=["dapt", "transfer"], unlabeled=corpus.name, config=config,
+                        test_examples=8, progress=False)
+    assert list(result.arms) == ["dapt", "transfer"]
+    card = json.loads(next((tmp_path / "cache" / "theta_S").glob("tiny-mlm-*/theta_S.json"))
+                      .read_text())
+    assert (card["source"], card["examples"], card["steps"]) == ("films_unlabeled", 40, 2)
+    with pytest.raises(ValueError, match="dapt arm needs unlabeled text"):
+        tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
+                   arms=["dapt"], config=config, test_examples=8, progress=False)

@@ -61,10 +61,13 @@ def _run_dir(args) -> Path:
 def _user_data(args) -> None:
     """Register --target-file/--source-file as tasks; pick the model and θ_S that suit them."""
     from .models import get_backbone
-    from .userdata import task_from_file
+    from .userdata import corpus_from_file, task_from_file
 
     if args.target_eval_file and not args.target_file:
         raise ValueError("--target-eval-file needs --target-file (the training rows)")
+    args.unlabeled = None
+    if args.unlabeled_file and not args.target_file:
+        raise ValueError("--unlabeled-file needs --target-file (the labelled target rows)")
     if not (args.target_file or args.source_file):
         from .pipeline import family_of
 
@@ -86,11 +89,15 @@ def _user_data(args) -> None:
                                 held_out=0, **columns)
         args.source = source.name
         print(f"source: all {source.size} rows of {args.source_file} train θ_S")
+    if args.unlabeled_file:
+        corpus = corpus_from_file(args.unlabeled_file, args.text_column, encoding=args.encoding)
+        args.unlabeled = corpus.name
+        print(f"dapt: masked-LM training on the {corpus.examples} texts of {args.unlabeled_file}")
     args.init = args.init or ("supervised" if args.source_file else "pretrained")
     args.source = args.source or "product_sentiment"
     if args.arms is None:  # does my source help? against words alone and the body alone
         args.arms = ["bow", "scratch", *(["pretrained"] if args.source_file else []),
-                     "transfer"]
+                     *(["dapt"] if args.unlabeled else []), "transfer"]
     print(f"θ_S: {'trained on ' + args.source if args.init == 'supervised' else args.init} "
           f"{args.model}; texts longer than {args.max_length or 64} tokens are truncated")
 
@@ -114,6 +121,7 @@ def cmd_run(args) -> None:
         config = config.replace(epochs=args.epochs, max_steps=None)
     result = compare(args.target, source=args.source, model=args.model, init=args.init,
                      labels=args.labels, seeds=args.seeds, arms=args.arms, config=config,
+                     unlabeled=args.unlabeled,
                      checkpoint_dir=out / CHECKPOINTS, checkpoint_every=args.checkpoint_every,
                      resume=args.resume, save=args.save)
     result.to_json(out / "results.json")
@@ -221,6 +229,9 @@ def parser() -> argparse.ArgumentParser:
                       "seeded, stratified fifth of --target-file is held out)")
     data.add_argument("--source-file", metavar="FILE", help="labelled source rows: θ_S is "
                       "trained on them")
+    data.add_argument("--unlabeled-file", metavar="FILE", help="unlabeled text of the target's "
+                      "domain (one per line, or the text column of a CSV/TSV/JSONL): the dapt "
+                      "arm continues masked-LM training on it before fine-tuning")
     _file_options(data)
     data.add_argument("--label-column", default="label", metavar="NAME",
                       help="column of the labels, names or numbers (default: %(default)s)")

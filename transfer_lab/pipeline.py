@@ -45,7 +45,7 @@ def family_of(task: str, model: str = "tiny") -> TaskFamily:
 def source_config(model: str, init: str = "supervised", source: str | None = None) -> TrainConfig:
     """Return the default recipe of θ_S's training for a backbone, objective and source."""
     if init == "mlm":
-        return mlm_config(get_corpus(source or "world"))
+        return mlm_config(get_corpus(source or "world"), model)
     return family_of(source or "product_sentiment", model).source_config(model)
 
 
@@ -54,11 +54,15 @@ def target_config(model: str, target: str = "film_sentiment") -> TrainConfig:
     return family_of(target, model).target_config(model)
 
 
-def mlm_config(corpus: Corpus) -> TrainConfig:
-    """Return the recipe of masked-LM training on a corpus: a high, constant learning rate."""
-    return TrainConfig(lr=1e-3, batch_size=64, max_steps=corpus.steps or profile().mlm_steps,
-                       warmup_ratio=corpus.warmup_ratio, scheduler="constant_with_warmup",
-                       max_length=32, eval_every=0)
+def mlm_config(corpus: Corpus, model: str = "tiny") -> TrainConfig:
+    """Return the recipe of masked-LM training on a corpus: from random, many steps at a high
+    constant rate; continued from a pretrained body (domain-adaptive), few at a low one."""
+    if get_backbone(model).world_only:
+        return TrainConfig(lr=1e-3, batch_size=64, max_steps=corpus.steps or profile().mlm_steps,
+                           warmup_ratio=corpus.warmup_ratio, scheduler="constant_with_warmup",
+                           max_length=32, eval_every=0)
+    return TrainConfig(lr=5e-5, batch_size=32, max_steps=corpus.steps or profile().pretrained_steps,
+                       warmup_ratio=0.1, max_length=64, eval_every=0)
 
 
 def pretrain_source(
@@ -76,7 +80,9 @@ def pretrain_source(
     `init="supervised"` trains the source task's model (its family's head) on its labels
     (default source: product_sentiment); `init="mlm"` trains a masked-language model on an
     unlabeled corpus of `tasks.CORPORA` (default: "world"); `init="pretrained"` uses the
-    backbone's own pretrained weights as θ_S. Without `out_dir`, θ_S is cached (keyed by every
+    backbone's own pretrained weights as θ_S. Masked-LM training starts from the backbone's
+    pretrained weights where it has them (MiniLM: domain-adaptive pretraining, the `dapt` arm),
+    else from random. Without `out_dir`, θ_S is cached (keyed by every
     argument) and reused: a later chapter loads it instead of training again. Training writes
     checkpoints beside the folder, so a run cut short continues where it stopped.
     """
@@ -214,11 +220,13 @@ def compare(
     resume: bool = False,
     save: str | Path | None = None,
     keep_models: bool = False,
+    unlabeled: str | None = None,
 ) -> Comparison:
     """Run the arms on the same target data, label budget, steps and seeds; return them.
 
     An arm fine-tunes a θ_T(0): `scratch` (random), `transfer` (θ_S), `pretrained` (the
-    backbone's own weights) or a θ_S of `others` ({name: folder}); or it is one of the
+    backbone's own weights), `dapt` (the backbone's weights after masked-LM training on the
+    `unlabeled` corpus of the target's domain) or a θ_S of `others` ({name: folder}); or one of the
     family's arms without gradient steps (`zero_shot`, `few_shot` for a decoder LLM). Defaults
     come from the target's family: arms, source task, θ_S objective, label budget, recipe and
     test size. With `checkpoint_dir`, each finished run is recorded there and the run in
@@ -242,6 +250,8 @@ def compare(
     thetas = {"scratch": None, "transfer": theta_S, **(others or {})}
     if "pretrained" in (arms or ()):
         thetas["pretrained"] = pretrain_source(model=model, init="pretrained")
+    if "dapt" in (arms or ()):
+        thetas["dapt"] = _dapt(unlabeled, model)
     arms = [*(arms or family.arms), *(a for a in others or {} if a not in (arms or ()))]
     config = (config or family.target_config(model)).replace(progress=False)
     tokenizer = load_tokenizer(str(theta_S))
@@ -288,6 +298,16 @@ def compare(
             write_atomically(record, json.dumps(row))
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _dapt(unlabeled: str | None, model: str) -> Path:
+    """Return θ after domain-adaptive pretraining: masked-LM training continued on the target
+    domain's unlabeled text, from the backbone's pretrained weights (random for a world-only
+    backbone, which has none)."""
+    if unlabeled is None:
+        raise ValueError("the dapt arm needs unlabeled text of the target's domain: pass "
+                         "unlabeled=<a corpus of tasks.CORPORA> (--unlabeled-file FILE)")
+    return pretrain_source(unlabeled, model, "mlm")
 
 
 def _slug(arm: str) -> str:

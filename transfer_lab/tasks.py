@@ -227,6 +227,12 @@ CORPORA = {c.name: c for c in (
 )}
 
 
+def register_corpus(corpus: Corpus) -> Corpus:
+    """Add an unlabeled corpus to the registry and return it."""
+    CORPORA[corpus.name] = corpus
+    return corpus
+
+
 def get_corpus(name: str) -> Corpus:
     """Return the unlabeled corpus called `name`."""
     return CORPORA[validate.choice("corpus", name, CORPORA)]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from .tasks import Task, register
+from .tasks import Corpus, Task, register, register_corpus
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
 MIN_ROWS = 10  # rows a file needs before a fifth of it can be held out as a test set
@@ -184,3 +184,29 @@ def task_from_file(
     return register(Task(name or path.stem, "classification", tuple(names),
                          f"your data: {path.name} ({len(train[0])} train, {len(test[0])} test)",
                          load, size=len(train[0])))
+
+
+def corpus_from_file(path: str | Path, text: str = "text", name: str | None = None,
+                     encoding: str = "utf-8") -> Corpus:
+    """Return (and register) an unlabeled corpus: one text per line of a .txt file, or the
+    `text` column of a CSV, TSV or JSON Lines file (the `dapt` arm trains on it)."""
+    path = Path(path)
+    if path.suffix.lower() in FORMATS:
+        rows = read_rows(path, encoding)
+        if rows and text not in rows[0]:
+            raise ValueError(f"{path.name} has no column {text!r}; columns found: "
+                             f"{', '.join(rows[0])} (choose one with --text-column)")
+        texts = [str(row[text]).strip() for row in rows]
+    else:
+        texts = read_text(path, encoding).splitlines()
+    texts = [t.strip() for t in texts if t and t.strip()]
+    if not texts:
+        raise ValueError(f"{path.name} holds no text; give one text per line (or a text column)")
+
+    def make(n: int, seed: int) -> list[str]:
+        order = random.Random(seed).sample(range(len(texts)), len(texts))
+        return [texts[i] for i in order[:n]]
+
+    return register_corpus(Corpus(name or f"unlabeled-{path.stem}",
+                                  f"your unlabeled text: {path.name} ({len(texts)} texts)", make,
+                                  examples=len(texts)))
