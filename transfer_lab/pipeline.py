@@ -247,12 +247,13 @@ def compare(
         raise FileExistsError(f"{save} exists and is not empty; choose a new folder to save θ_T* "
                               "in (transfer-lab never overwrites your files)")
     theta_S = theta_S or pretrain_source(source, model, init)
+    arms = list(arms or family.default_arms(model, init))
+    arms += [arm for arm in others or {} if arm not in arms]
     thetas = {"scratch": None, "transfer": theta_S, **(others or {})}
-    if "pretrained" in (arms or ()):
+    if "pretrained" in arms:
         thetas["pretrained"] = pretrain_source(model=model, init="pretrained")
-    if "dapt" in (arms or ()):
+    if "dapt" in arms:
         thetas["dapt"] = _dapt(unlabeled, model)
-    arms = [*(arms or family.arms), *(a for a in others or {} if a not in (arms or ()))]
     config = (config or family.target_config(model)).replace(progress=False)
     tokenizer = load_tokenizer(str(theta_S))
     test = task.load("test", test_examples or family.test_examples)

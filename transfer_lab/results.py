@@ -98,6 +98,8 @@ class Comparison:
         """Return {arm: {metric: {"mean", "std", "ci95"}}} over seeds (std with n − 1)."""
         out = {}
         for arm, runs in self.arms.items():
+            if not runs:  # not run yet (a comparison in progress)
+                continue
             values = np.array([r[metric] for r in runs], dtype=float)
             std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             out[arm] = {metric: {"mean": float(values.mean()), "std": std,

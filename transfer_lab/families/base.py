@@ -69,6 +69,16 @@ class TaskFamily:
         validate.not_empty(train, "the training data")
         validate.not_empty(test, "the test data")
 
+    def default_arms(self, model: str, init: str) -> list[str]:
+        """Return the arms `compare` runs by default: the family's, with `pretrained` before
+        `transfer` when θ_S was trained from a pretrained backbone (did the source help?)."""
+        from ..models import get_backbone
+
+        arms = list(self.arms)
+        if get_backbone(model).config is None and init != "pretrained" and "transfer" in arms:
+            arms.insert(arms.index("transfer"), "pretrained")
+        return arms
+
     def unwrap(self, net: torch.nn.Module) -> torch.nn.Module:
         """Return the model as `save_pretrained` should keep it (adapters merged, say)."""
         return net

@@ -31,6 +31,7 @@ class Classification(TaskFamily):
     metric = "accuracy"
     columns = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
     source, target = "product_sentiment", "film_sentiment"
+    arms = ("bow", "scratch", "transfer")
 
     def build(self, model: str, task: Task, theta: str | Path | None = None, *, seed: int = 0,
               pretrained: bool = False) -> torch.nn.Module:
