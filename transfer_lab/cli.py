@@ -95,9 +95,11 @@ def _user_data(args) -> None:
         print(f"dapt: masked-LM training on the {corpus.examples} texts of {args.unlabeled_file}")
     args.init = args.init or ("supervised" if args.source_file else "pretrained")
     args.source = args.source or "product_sentiment"
-    if args.arms is None:  # does my source help? against words alone and the body alone
-        args.arms = ["bow", "scratch", *(["pretrained"] if args.source_file else []),
-                     *(["dapt"] if args.unlabeled else []), "transfer"]
+    if args.arms is None and args.unlabeled:  # the family's arms (bow, pretrained...) and dapt
+        from .pipeline import family_of
+
+        args.arms = family_of(args.target, args.model).default_arms(args.model, args.init)
+        args.arms.insert(args.arms.index("transfer") if "transfer" in args.arms else 0, "dapt")
     print(f"θ_S: {'trained on ' + args.source if args.init == 'supervised' else args.init} "
           f"{args.model}; texts longer than {args.max_length or 64} tokens are truncated")
 
@@ -242,8 +244,8 @@ def parser() -> argparse.ArgumentParser:
                      "seed 0: model and tokenizer) in DIR, for `transfer-lab predict`")
     run.add_argument("--arms", type=_names, metavar="A,B,...",
                      help="arms to compare, e.g. bow,scratch,pretrained,transfer (default: the "
-                     "target family's; with your own data bow, scratch, pretrained (with "
-                     "--source-file) and transfer)")
+                     "target family's: bow, scratch, pretrained (when θ_S grew from a "
+                     "pretrained body), transfer; dapt too with --unlabeled-file)")
     run.add_argument("--seeds", type=_positive, default=3, metavar="K",
                      help="seeds per arm (default: %(default)s)")
     run.add_argument("--epochs", type=_positive, metavar="E",
