@@ -192,7 +192,7 @@ def test_compare_resumes_from_its_records_and_equals_an_uninterrupted_run(tmp_pa
     args = dict(theta_S=theta_S_small, labels=16, seeds=1, config=config, progress=False)
     whole = tl.compare(**args, checkpoint_dir=tmp_path / "a")
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "comparison.json", "scratch-seed0.json", "transfer-seed0.json"]
+        "bow-seed0.json", "comparison.json", "scratch-seed0.json", "transfer-seed0.json"]
     (tmp_path / "a" / "transfer-seed0.json").unlink()  # as if it died during the transfer arm
     calls = []
     real = tl.pipeline.transfer

@@ -142,12 +142,13 @@ def test_dapt_arm_continues_masked_lm_on_the_unlabeled_corpus(theta_S, tmp_path,
     from transfer_lab.userdata import corpus_from_file
 
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tl.tasks, "CORPORA", dict(tl.tasks.CORPORA))  # registered here only
     texts = tl.get_task("film_sentiment").load("train", 40, 7)["text"]
     path = tmp_path / "films.txt"
     path.write_text("\n".join(texts) + "\n\n")
     corpus = corpus_from_file(path, name="films_unlabeled")
     assert corpus.examples == 40 and sorted(corpus.make(40, 0)) == sorted(texts)
-    monkeypatch.setitem(tl.CORPORA, corpus.name, tl.tasks.Corpus(
+    monkeypatch.setitem(tl.tasks.CORPORA, corpus.name, tl.tasks.Corpus(
         corpus.name, corpus.description, corpus.make, examples=40, steps=2))
     config = tl.pipeline.target_config("tiny").replace(max_steps=2, eval_every=0)
     result = tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,

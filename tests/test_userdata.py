@@ -21,6 +21,15 @@ weak script,neg
 '''
 
 
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch):
+    """Register this file's tasks and corpora in copies, so no other test sees them."""
+    from transfer_lab import tasks
+
+    monkeypatch.setattr(tasks, "TASKS", dict(tasks.TASKS))
+    monkeypatch.setattr(tasks, "CORPORA", dict(tasks.CORPORA))
+
+
 def test_csv_with_quoted_multiline_fields_and_string_labels(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text(CSV)
