@@ -161,3 +161,32 @@ def test_dapt_arm_continues_masked_lm_on_the_unlabeled_corpus(theta_S, tmp_path,
     with pytest.raises(ValueError, match="dapt arm needs unlabeled text"):
         tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
                    arms=["dapt"], config=config, test_examples=8, progress=False)
+
+
+def test_selection_tunes_every_arm_alike_on_held_out_labels_only(theta_S, monkeypatch):
+    seen = []
+    real = tl.pipeline.transfer
+
+    def spy(theta, target, labels, seed, model, config, data=None, **kwargs):
+        seen.append((kwargs.get("arm"), config.lr, config.epochs, len(data[0]), len(data[1]),
+                     list(data[1]["text"])))
+        return real(theta, target, labels, seed, model, config, data=data, **kwargs)
+
+    monkeypatch.setattr(tl.pipeline, "transfer", spy)
+    config = tl.pipeline.target_config("tiny").replace(epochs=1, batch_size=8)
+    selection = tl.Selection(lrs=(1e-4, 1e-3), validation=0.25, min_steps=4)
+    result = tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=16, seeds=1,
+                        arms=["scratch", "transfer"], config=config, test_examples=20,
+                        selection=selection, progress=False)
+    test_texts = set(tl.get_task("film_sentiment").load("test", 20)["text"])
+    trials = [s for s in seen if s[0] is None]  # the selection's runs: 12 labels, 4 held out
+    finals = [s for s in seen if s[0] is not None]
+    assert [(s[1], s[3], s[4]) for s in trials] == [(1e-4, 12, 4), (1e-3, 12, 4)] * 2
+    assert all(not set(s[5]) & test_texts for s in trials)  # selection never sees the test
+    assert all(s[2] == 2 for s in trials)  # 2 batches of 8 a epoch: 2 epochs reach 4 steps
+    for arm, runs in result.arms.items():
+        chosen = runs[0]["selected"]
+        assert chosen["lr"] in (1e-4, 1e-3) and set(chosen["validation"]) == {"0.0001", "0.001"}
+        final = next(s for s in finals if s[0] == arm)
+        assert (final[1], final[2], final[3], final[4]) == (chosen["lr"], chosen["epochs"], 16,
+                                                            20)

@@ -20,7 +20,7 @@ from .config import TrainConfig, cache_dir, offline, profile, quiet
 from .families import FAMILIES, TaskFamily, get_family
 from .metrics import classification_metrics
 from .models import BACKBONES, build_model, count_parameters, get_backbone, load_tokenizer
-from .pipeline import compare, pretrain_source, target_data, transfer
+from .pipeline import Selection, compare, pretrain_source, target_data, transfer
 from .predict import predict
 from .results import Comparison, Run
 from .tasks import CORPORA, TASKS, Task, get_task
@@ -28,7 +28,7 @@ from .train import Callback, FitState, History, TrainingDiverged, evaluate, fit
 from .userdata import task_from_file
 
 __all__ = [
-    "BACKBONES", "CORPORA", "FAMILIES", "TASKS", "TaskFamily", "get_family", "offline",
+    "BACKBONES", "CORPORA", "Selection", "FAMILIES", "TASKS", "TaskFamily", "get_family", "offline",
     "target_data", "Callback", "Comparison", "FitState", "History", "Run", "Setup", "Task",
     "TrainConfig", "build_model", "cache_dir", "classification_metrics", "compare",
     "count_parameters", "evaluate", "fit", "get_backbone", "get_task", "load_tokenizer",

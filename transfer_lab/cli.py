@@ -107,7 +107,7 @@ def _user_data(args) -> None:
 def cmd_run(args) -> None:
     """Compare scratch and transfer; print the table, write results.json and curves.png."""
     from .config import quiet
-    from .pipeline import compare, family_of, target_config
+    from .pipeline import Selection, compare, family_of, target_config
     from .tasks import get_task
 
     quiet()
@@ -123,7 +123,7 @@ def cmd_run(args) -> None:
         config = config.replace(epochs=args.epochs, max_steps=None)
     result = compare(args.target, source=args.source, model=args.model, init=args.init,
                      labels=args.labels, seeds=args.seeds, arms=args.arms, config=config,
-                     unlabeled=args.unlabeled,
+                     unlabeled=args.unlabeled, selection=Selection() if args.select else None,
                      checkpoint_dir=out / CHECKPOINTS, checkpoint_every=args.checkpoint_every,
                      resume=args.resume, save=args.save)
     result.to_json(out / "results.json")
@@ -246,6 +246,9 @@ def parser() -> argparse.ArgumentParser:
                      help="arms to compare, e.g. bow,scratch,pretrained,transfer (default: the "
                      "target family's: bow, scratch, pretrained (when θ_S grew from a "
                      "pretrained body), transfer; dapt too with --unlabeled-file)")
+    run.add_argument("--select", action="store_true",
+                     help="every fine-tuned arm chooses its learning rate and epochs on a "
+                     "validation quarter of its labels, at least 50 steps (4 times the work)")
     run.add_argument("--seeds", type=_positive, default=3, metavar="K",
                      help="seeds per arm (default: %(default)s)")
     run.add_argument("--epochs", type=_positive, metavar="E",

@@ -10,10 +10,12 @@ task's family (`families`).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,6 +35,18 @@ from .tasks import Corpus, Task, get_corpus, get_task
 from .train import fit
 
 INITS = ("supervised", "mlm", "pretrained")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The one tuning procedure of every fine-tuned arm: each learning rate of `lrs` trains on
+    the labels less a `validation` share, evaluated each epoch on that share; the best (rate,
+    epoch) then trains on all the labels. Each run takes at least `min_steps` steps, so that a
+    pretrained body is not under-trained at a small budget. The test split is never seen."""
+
+    lrs: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
+    validation: float = 0.25
+    min_steps: int = 50
 ARMS = ("scratch", "transfer")
 SOURCE_CHECKPOINT_EVERY = 100  # steps between checkpoints of θ_S's training
 
@@ -221,6 +235,7 @@ def compare(
     save: str | Path | None = None,
     keep_models: bool = False,
     unlabeled: str | None = None,
+    selection: Selection | None = None,
 ) -> Comparison:
     """Run the arms on the same target data, label budget, steps and seeds; return them.
 
@@ -234,7 +249,8 @@ def compare(
     skips the recorded runs and continues the interrupted one, so the result equals an
     uninterrupted one. `save` keeps θ_T* of the transfer arm's first seed (model + tokenizer)
     in that folder, for `tl.predict` and `transfer-lab predict`; `keep_models` keeps every θ_T*
-    in `result.models`.
+    in `result.models`. With `selection`, every fine-tuned arm chooses its learning rate and
+    epochs by the same procedure (`Selection`); each run records what it chose.
     """
     start = time.perf_counter()
     task = get_task(target)
@@ -280,10 +296,14 @@ def compare(
             row = {"seed": seed, **metrics, "score": metrics[family.metric]}
         else:
             run_dir = record.with_suffix("") if record else None
-            run, net = transfer(thetas[arm], target, labels, seed, model, config,
+            chosen = (_select(selection, thetas[arm], target, rows, seed, model, config,
+                              tokenizer) if selection else {})
+            tuned = config.replace(**{k: chosen[k] for k in ("lr", "epochs") if k in chosen},
+                                   **({"max_steps": None} if chosen else {}))
+            run, net = transfer(thetas[arm], target, labels, seed, model, tuned,
                                 data=(train, test), arm=arm, checkpoint_dir=run_dir,
                                 checkpoint_every=checkpoint_every, resume=resume)
-            row = run.to_dict()
+            row = {**run.to_dict(), **({"selected": chosen} if chosen else {})}
             if keep_models:
                 result.models[arm].append(net)
             if save and arm == "transfer" and seed == 0:
@@ -299,6 +319,35 @@ def compare(
             write_atomically(record, json.dumps(row))
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _select(selection: Selection, theta: str | Path | None, target: str, rows: Dataset,
+            seed: int, model: str, config: TrainConfig,
+            tokenizer: PreTrainedTokenizerBase) -> dict:
+    """Return the learning rate and epochs that `selection` picks for one arm and seed, with the
+    validation score of each rate (the labels less a validation share train; it scores)."""
+    task, family = get_task(target), family_of(target, model)
+    if len(rows) < 4:
+        raise ValueError(f"selection needs at least 4 labels to hold some out (got {len(rows)}); "
+                         "pass more labels or selection=None")
+    split = rows.train_test_split(test_size=selection.validation, seed=seed)
+    fit_rows, held = split["train"], split["test"]
+    batches = math.ceil(len(fit_rows) / config.batch_size)
+    epochs = max(config.epochs, math.ceil(selection.min_steps / batches))
+    sign = 1 if family.higher_is_better else -1
+    scores, best = {}, None
+    for lr in selection.lrs:
+        trial = config.replace(lr=lr, epochs=epochs, max_steps=None, eval_every=1)
+        run, _ = transfer(theta, target, len(fit_rows), seed, model, trial,
+                          data=(family.encode(fit_rows, tokenizer, task, config.max_length), held))
+        curve = [(sign * e[family.metric], -e["epoch"], e["epoch"]) for e in run.history.evals]
+        top = max(curve)
+        scores[f"{lr:g}"] = sign * top[0]
+        if best is None or top[0] > best[0]:
+            best = (top[0], lr, top[2])
+    return {"lr": best[1], "epochs": max(best[2], math.ceil(
+        selection.min_steps / math.ceil(len(rows) / config.batch_size))),
+            "validation": scores}
 
 
 def _dapt(unlabeled: str | None, model: str) -> Path:
