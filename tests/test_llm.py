@@ -185,3 +185,77 @@ def test_smollm2_end_to_end(monkeypatch, tmp_path):
     prompts = [llm.chat_prompt(tokenizer, QUESTION, review) for review in reviews]
     predicted = llm.predict_labels(model, tokenizer, prompts, ids)
     assert (predicted == torch.tensor([1, 0, 1, 0])).sum() >= 3
+
+
+def few_shot_prompts(tokenizer, texts):
+    examples = [("a joy from start to end", "positive"), ("dull and slow", "negative"),
+                ("the cast was superb", "positive")]
+    return [llm.chat_prompt(tokenizer, QUESTION, text, examples) for text in texts]
+
+
+TEXTS = ["fine", "a long and winding review that goes on " * 4, "bad", "the best film of the year",
+         "not good , not bad"]
+
+
+def test_shared_prefix_counts_the_common_tokens():
+    assert llm.shared_prefix([list(range(20)) + [1, 2], list(range(20)) + [3]]) == 20
+    assert llm.shared_prefix([list(range(20)), list(range(20))]) == 19  # one token stays
+    assert llm.shared_prefix([[1, 2, 3, 4], [1, 2, 3, 5]]) == 0  # too short to be worth it
+    assert llm.shared_prefix([list(range(30))]) == 0  # one prompt: nothing to share
+
+
+def test_prefix_cache_gives_the_uncached_scores(tokenizer, tiny):
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    prompts = few_shot_prompts(tokenizer, TEXTS)
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert llm.shared_prefix(encoded) > 60  # system message and the three examples
+    with torch.no_grad():
+        for parameter in tiny.parameters():
+            parameter.mul_(3)  # sharper than a fresh init, so a wrong position would show
+    plain = llm.score_labels(tiny, tokenizer, prompts, ids, batch_size=2, prefix_cache=False)
+    cached = llm.score_labels(tiny, tokenizer, prompts, ids, batch_size=2)
+    assert torch.allclose(plain, cached, atol=1e-4)
+    shifted = llm.score_labels(tiny, tokenizer, [p.replace("a joy", "a joy,") for p in prompts],
+                               ids, batch_size=2)
+    assert not torch.allclose(cached, shifted, atol=1e-4)  # the prefix is read, not skipped
+
+
+def test_prefix_cache_works_through_lora(tokenizer, tiny):
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    prompts = few_shot_prompts(tokenizer, TEXTS)
+    model = llm.lora(tiny, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.5)
+    plain = llm.score_labels(model, tokenizer, prompts, ids, batch_size=3, prefix_cache=False)
+    assert torch.allclose(plain, llm.score_labels(model, tokenizer, prompts, ids, batch_size=3),
+                          atol=1e-4)
+
+
+def test_last_hidden_states_are_the_lm_heads_input(tokenizer, tiny):
+    prompts = few_shot_prompts(tokenizer, TEXTS)
+    features = llm.last_hidden_states(tiny, tokenizer, prompts, batch_size=2)
+    assert features.shape == (len(prompts), tiny.config.hidden_size)
+    alone = llm.last_hidden_states(tiny, tokenizer, prompts[:1], prefix_cache=False)
+    assert torch.allclose(features[0], alone[0], atol=1e-4)
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    with torch.no_grad():
+        scores = tiny.lm_head(features).log_softmax(-1)[:, ids]
+    assert torch.allclose(scores, llm.score_labels(tiny, tokenizer, prompts, ids), atol=1e-4)
+
+
+def test_calibrate_removes_a_shift_shared_by_every_text():
+    scores = torch.tensor([[0.0, 3.0], [0.0, 1.0]])  # label 1 always wins
+    reference = torch.tensor([[0.0, 2.5], [0.0, 1.5]])
+    assert llm.calibrate(scores, reference).argmax(-1).tolist() == [1, 0]
+    assert torch.equal(llm.calibrate(scores, reference[:0]), scores)  # nothing to centre on
+
+
+def test_train_top_blocks_freezes_the_rest(tokenizer, tiny):
+    llm.train_top_blocks(tiny, 1)
+    trainable = {n for n, p in tiny.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("model.layers.1.", "model.norm")) for n in trainable)
+    assert not tiny.model.embed_tokens.weight.requires_grad  # tied to the LM head
+    with pytest.raises(ValueError, match="blocks=3: choose 1 to 2"):
+        llm.train_top_blocks(tiny, 3)

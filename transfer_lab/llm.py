@@ -166,43 +166,45 @@ def label_token_ids(tokenizer, words: Sequence[str]) -> list[int]:
     return ids
 
 
-def _cut_middle(ids: list[int], max_length: int) -> list[int]:
+def cut_middle(ids: list[int], max_length: int) -> list[int]:
     """Return `ids` cut to `max_length` by dropping the middle: keep ¼ start and ¾ end."""
+    if len(ids) <= max_length:
+        return ids
     head = max_length // 4
     return ids[:head] + ids[len(ids) - (max_length - head):]
 
 
-def score_labels(model, tokenizer, prompts: Sequence[str], token_ids: Sequence[int],
-                 batch_size: int = 16, max_length: int = 512,
-                 prefix_cache: bool = True) -> torch.Tensor:
-    """Return log p(label token | prompt) for each prompt and label: shape (n, num_labels).
-
-    Prompts are left-padded in batches of similar length, with position ids counted from each
-    prompt's first real token, so padding does not change a prompt's scores. A prompt longer
-    than `max_length` tokens loses its middle: the template's start (system message, first
-    example) and its end (the question and the assistant header) are kept. With
-    `prefix_cache`, the tokens every prompt starts with (system message, few-shot examples)
-    are run once and their keys and values reused by every batch (`shared_prefix`).
-    """
+def _encode_all(tokenizer, prompts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Return the token ids of each prompt, its middle cut (with one warning) if too long."""
     encoded = [_encode(tokenizer, prompt) for prompt in prompts]
     long = sum(len(ids) > max_length for ids in encoded)
     if long:
         warnings.warn(f"{long} of {len(encoded)} prompts were longer than {max_length} tokens; "
-                      f"their middle was cut to keep {max_length}", stacklevel=2)
-        encoded = [_cut_middle(ids, max_length) if len(ids) > max_length else ids
-                   for ids in encoded]
+                      f"their middle was cut to keep {max_length}", stacklevel=3)
+    return [cut_middle(ids, max_length) for ids in encoded]
+
+
+def _last_positions(model, encoded: list[list[int]], pad_id: int, batch_size: int,
+                    prefix_cache: bool, forward) -> torch.Tensor:
+    """Return `forward(...)` at each prompt's last token, stacked in the prompts' order.
+
+    Prompts run in batches of similar length, left-padded, with position ids counted from each
+    prompt's first real token, so padding does not change a result. With `prefix_cache`, the
+    tokens every prompt starts with are run once (`shared_prefix`) and their keys and values
+    are reused by every batch. `forward(input_ids, mask, positions, extra)` returns one row
+    per prompt.
+    """
     shared = shared_prefix(encoded) if prefix_cache else 0
     device = next(model.parameters()).device
     order = np.argsort([len(ids) for ids in encoded], kind="stable")
-    scores = torch.empty(len(encoded), len(token_ids))
+    out = None
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         prefix = _prefix_cache(model, encoded[0][:shared], device) if shared else None
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            input_ids, mask = _pad_left([encoded[i][shared:] for i in rows],
-                                        tokenizer.pad_token_id)
+            input_ids, mask = pad_left([encoded[i][shared:] for i in rows], pad_id)
             input_ids, mask = input_ids.to(device), mask.to(device)
             positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
             extra = {}
@@ -211,11 +213,52 @@ def score_labels(model, tokenizer, prompts: Sequence[str], token_ids: Sequence[i
                 cache.batch_repeat_interleave(len(rows))
                 mask = torch.cat([mask.new_ones(len(rows), shared), mask], dim=1)
                 extra = {"cache": cache, "use_cache": True}
-            logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                           logits_to_keep=1, **extra).logits[:, -1].float()
-            scores[torch.as_tensor(rows)] = logits.log_softmax(-1)[:, list(token_ids)].cpu()
+            values = forward(input_ids, mask, positions, extra).float().cpu()
+            if out is None:
+                out = torch.empty(len(encoded), *values.shape[1:])
+            out[torch.as_tensor(rows)] = values
     model.train(was_training)
-    return scores
+    return out
+
+
+def score_labels(model, tokenizer, prompts: Sequence[str], token_ids: Sequence[int],
+                 batch_size: int = 16, max_length: int = 512,
+                 prefix_cache: bool = True) -> torch.Tensor:
+    """Return log p(label token | prompt) for each prompt and label: shape (n, num_labels).
+
+    Padding does not change a prompt's scores. A prompt longer than `max_length` tokens loses
+    its middle: the template's start (system message, first example) and its end (the question
+    and the assistant header) are kept. With `prefix_cache` (default), the tokens all prompts
+    share (the system message and the few-shot examples) are computed once, not per prompt.
+    """
+    labels = list(token_ids)
+
+    def forward(input_ids, mask, positions, extra):
+        logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                       logits_to_keep=1, **extra).logits[:, -1].float()
+        return logits.log_softmax(-1)[:, labels]
+
+    encoded = _encode_all(tokenizer, prompts, max_length)
+    return _last_positions(model, encoded, tokenizer.pad_token_id, batch_size, prefix_cache,
+                           forward)
+
+
+def last_hidden_states(model, tokenizer, prompts: Sequence[str], batch_size: int = 16,
+                       max_length: int = 512, prefix_cache: bool = True) -> torch.Tensor:
+    """Return the last layer's hidden state at each prompt's last token: shape (n, hidden).
+
+    These are the features the LM head reads to choose the next token: a linear probe on them
+    is a classifier on the frozen model (ch-decoder).
+    """
+    decoder = model.get_decoder()
+
+    def forward(input_ids, mask, positions, extra):
+        out = decoder(input_ids=input_ids, attention_mask=mask, position_ids=positions, **extra)
+        return out.last_hidden_state[:, -1]
+
+    encoded = _encode_all(tokenizer, prompts, max_length)
+    return _last_positions(model, encoded, tokenizer.pad_token_id, batch_size, prefix_cache,
+                           forward)
 
 
 MIN_PREFIX = 8  # fewer shared tokens than this are not worth a cache
@@ -241,12 +284,26 @@ def _prefix_cache(model, ids: list[int], device):
     return out.cache
 
 
-def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (input_ids, attention_mask) with every sequence left-padded to the longest."""
     width = max(len(ids) for ids in batch)
     input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in batch])
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
     return input_ids, mask
+
+
+def calibrate(scores: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Return label scores with the prompt's prior removed: minus each label's mean over
+    `reference`, the scores of unlabeled texts of the same kind in the same prompt.
+
+    A prompt (above all one with examples) can make one label word likely whatever the text;
+    centring each label on texts whose labels are never read removes that shift and keeps the
+    ranking (contextual calibration, Zhao et al. 2021, with real texts for the content-free
+    input). It assumes the classes are about equally common.
+    """
+    if len(reference) == 0:
+        return scores
+    return scores - reference.mean(0)
 
 
 def predict_labels(model, tokenizer, prompts: Sequence[str], token_ids: Sequence[int],
@@ -287,7 +344,22 @@ def lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0,
 
     config = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout,
                         target_modules=list(target_modules))
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft 0.21 calls a method transformers 5 deprecates
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated",
+                                FutureWarning)
+        return get_peft_model(model, config)
+
+
+def train_top_blocks(model, blocks: int):
+    """Return `model` with every weight frozen except its top `blocks` decoder layers and the
+    final norm (the embeddings, tied to the LM head, stay frozen)."""
+    layers = model.get_decoder().layers
+    if not 0 < blocks <= len(layers):
+        raise ValueError(f"blocks={blocks}: choose 1 to {len(layers)} (the model's layers)")
+    model.requires_grad_(False)
+    for module in [*layers[len(layers) - blocks:], model.get_decoder().norm]:
+        module.requires_grad_(True)
+    return model
 
 
 def trainable_parameters(model) -> dict:

@@ -39,12 +39,13 @@ INITS = ("supervised", "mlm", "pretrained")
 
 @dataclass(frozen=True)
 class Selection:
-    """The one tuning procedure of every fine-tuned arm: each learning rate of `lrs` trains on
-    the labels less a `validation` share, evaluated each epoch on that share; the best (rate,
-    epoch) then trains on all the labels. Each run takes at least `min_steps` steps, so that a
-    pretrained body is not under-trained at a small budget. The test split is never seen."""
+    """The one tuning procedure of every fine-tuned arm: each learning rate of `lrs` (default:
+    the recipe's rate ÷ 3, × 1 and × 3) trains on the labels less a `validation` share,
+    evaluated each epoch on that share; the best (rate, epoch) then trains on all the labels.
+    Each run takes at least `min_steps` steps, so that a pretrained body is not under-trained
+    at a small budget. The test split is never seen."""
 
-    lrs: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
+    lrs: tuple[float, ...] | None = None
     validation: float = 0.25
     min_steps: int = 50
 ARMS = ("scratch", "transfer")
@@ -336,7 +337,7 @@ def _select(selection: Selection, theta: str | Path | None, target: str, rows: D
     epochs = max(config.epochs, math.ceil(selection.min_steps / batches))
     sign = 1 if family.higher_is_better else -1
     scores, best = {}, None
-    for lr in selection.lrs:
+    for lr in selection.lrs or (config.lr / 3, config.lr, 3 * config.lr):
         trial = config.replace(lr=lr, epochs=epochs, max_steps=None, eval_every=1)
         run, _ = transfer(theta, target, len(fit_rows), seed, model, trial,
                           data=(family.encode(fit_rows, tokenizer, task, config.max_length), held))

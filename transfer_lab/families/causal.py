@@ -5,22 +5,20 @@ and the class is the label word ("negative", "positive") whose token the model f
 likely right after the assistant header. Fine-tuning keeps that form: the causal-LM loss on the
 answer token alone, through LoRA adapters (peft) on the attention's projections. Without any
 gradient step the same scoring gives the `zero_shot` arm (the prompt alone) and the `few_shot`
-arm (k labelled examples of the seed's training set in the prompt).
+arm (k labelled examples of the seed's training set in the prompt). Both are calibrated by
+default: a prompt, above all one with examples, can make one label word likely whatever the
+review (4-shot prompts made SmolLM2 answer "positive" to 85–100 % of balanced reviews), so each
+label's score is centred on unlabeled training texts of the seed (`llm.calibrate`).
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import (
-    AutoModelForCausalLM,
-    DataCollatorForSeq2Seq,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from .. import llm
 from ..config import TrainConfig
@@ -30,6 +28,31 @@ from ..tasks import Task
 from .base import EvaluateFn, TaskFamily
 
 INSTRUCTION = "Is this review positive or negative? Answer with one word."
+
+
+class AnswerCollator:
+    """Pad a batch of prompt + answer on the left and ask the model for two positions' logits.
+
+    Left padding puts every answer token last, so the LM head runs at the last two positions
+    only (`logits_to_keep=2`: the logits at the assistant header predict the answer) instead of
+    at every position over a 49k-token vocabulary: a training step is about 20 % faster on a
+    CPU. Position ids count from each prompt's first real token, as in `llm.score_labels`.
+    """
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, features: list[dict]) -> dict:
+        """Return input ids, mask, position ids, and the labels of the last two positions."""
+        for f in features:
+            if any(label != -100 for label in f["labels"][:-1]):
+                raise ValueError("AnswerCollator trains on the last token only; encode the "
+                                 "examples with CausalLM.encode")
+        input_ids, mask = llm.pad_left([list(f["input_ids"]) for f in features], self.pad_id)
+        labels = torch.tensor([[-100, f["labels"][-1]] for f in features])
+        return {"input_ids": input_ids, "attention_mask": mask,
+                "position_ids": (mask.cumsum(-1) - 1).clamp(min=0), "labels": labels,
+                "logits_to_keep": 2}
 
 
 class CausalLM(TaskFamily):
@@ -43,13 +66,17 @@ class CausalLM(TaskFamily):
     arms = ("zero_shot", "few_shot", "transfer")
     test_examples = 200  # scoring a prompt costs a 135M-parameter forward pass
     shots = 4  # labelled examples in a few-shot prompt
-    seed_free = ("zero_shot",)  # the prompt alone: the same for every seed
+    calibration_texts = 32  # unlabeled training texts that centre the prompt arms' scores
 
     def __init__(self, instruction: str = INSTRUCTION, lora_r: int | None = 8,
                  lora_alpha: int = 16, targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj",
-                                                                   "o_proj")):
+                                                                   "o_proj"),
+                 calibrate: bool = True):
         self.instruction, self.lora_r, self.lora_alpha = instruction, lora_r, lora_alpha
-        self.targets = targets
+        self.targets, self.calibrate = targets, calibrate
+        # uncalibrated, the prompt alone is the same for every seed; calibrated, it reads the
+        # seed's training texts
+        self.seed_free = () if calibrate else ("zero_shot",)
 
     def build(self, model: str, task: Task, theta: str | Path | None = None, *, seed: int = 0,
               pretrained: bool = False) -> torch.nn.Module:
@@ -89,46 +116,65 @@ class CausalLM(TaskFamily):
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
         for prompt, label in zip(self.prompts(tokenizer, data["text"]), data["label"],
                                  strict=True):
-            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][-(max_length - 1):]
+            # a long prompt loses its middle, as in `llm.score_labels`: the template's start
+            # and the question with the assistant header stay
+            ids = llm.cut_middle(tokenizer(prompt, add_special_tokens=False)["input_ids"],
+                                 max_length - 1)
             rows["input_ids"].append([*ids, answers[label]])
             rows["attention_mask"].append([1] * (len(ids) + 1))
             rows["labels"].append([-100] * len(ids) + [answers[label]])
         return Dataset.from_dict(rows)
 
-    def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
-        """Return a collator that pads on the right: ids with [PAD], labels with -100."""
-        right = copy.copy(tokenizer)
-        right.padding_side = "right"  # training positions count from each prompt's start
-        return DataCollatorForSeq2Seq(right, label_pad_token_id=-100)
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> AnswerCollator:
+        """Return the collator that pads on the left and keeps the answer's logits only."""
+        return AnswerCollator(tokenizer.pad_token_id)
 
     def evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
-                   config: TrainConfig, examples=()) -> EvaluateFn:
-        """Return accuracy and macro-F1 of the label word the model scores highest."""
-        prompts = self.prompts(tokenizer, test["text"], examples)
+                   config: TrainConfig, examples=(), calibration=()) -> EvaluateFn:
+        """Return accuracy and macro-F1 of the label word the model scores highest.
+
+        `examples` are (text, label word) turns put before each question (few-shot);
+        `calibration` are unlabeled texts whose mean scores are subtracted (`llm.calibrate`).
+        Each turn of a prompt may take `config.max_length` tokens.
+        """
         answers = llm.label_token_ids(tokenizer, task.labels)
+        prompts = self.prompts(tokenizer, test["text"], examples)
+        reference = self.prompts(tokenizer, calibration, examples)
+        max_length = config.max_length * (len(examples) + 1)
 
         def evaluate(model: torch.nn.Module) -> dict:
-            predicted = llm.predict_labels(model, tokenizer, prompts, answers,
-                                           batch_size=min(config.eval_batch_size, 32))
-            return classification_metrics(list(test["label"]), predicted.tolist())
+            # one call: the test and calibration prompts share the cached prefix
+            scores = llm.score_labels(model, tokenizer, prompts + reference, answers,
+                                      batch_size=min(config.eval_batch_size, 32),
+                                      max_length=max_length)
+            scores = llm.calibrate(scores[:len(prompts)], scores[len(prompts):])
+            return classification_metrics(list(test["label"]), scores.argmax(-1).tolist())
 
         return evaluate
 
     def baseline(self, arm: str, model: str, task: Task, theta: str | Path, train: Dataset,
                  test: Dataset, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
                  seed: int) -> dict:
-        """Return the metrics of an arm without gradient steps: zero_shot or few_shot."""
+        """Return the metrics of an arm without gradient steps: zero_shot or few_shot.
+
+        few_shot puts `shots` labelled examples of the seed's training rows in the prompt
+        (classes balanced, order seeded). With `calibrate`, up to `calibration_texts` other
+        training texts of the seed (their labels unread) centre the scores.
+        """
         start = time.perf_counter()
-        examples = ()
+        if arm not in ("zero_shot", "few_shot"):
+            raise ValueError(f"unknown arm {arm!r} for a decoder LLM; choose zero_shot, "
+                             "few_shot, or a θ arm (transfer, pretrained, scratch)")
+        examples = []
         if arm == "few_shot":
             examples = llm.few_shot_examples(train["text"], train["label"], min(self.shots,
                                              len(train)), seed, task.labels)
-        elif arm != "zero_shot":
-            raise ValueError(f"unknown arm {arm!r} for a decoder LLM; choose zero_shot, "
-                             "few_shot, or a θ arm (transfer, pretrained, scratch)")
+        shown = {text for text, _ in examples}
+        calibration = [text for text in train["text"] if text not in shown][
+            :self.calibration_texts] if self.calibrate else []
+        evaluate = self.evaluation(test, tokenizer, task, config, examples, calibration)
         net = AutoModelForCausalLM.from_pretrained(str(theta), dtype=torch.float32)
-        metrics = self.evaluation(test, tokenizer, task, config, examples)(net)
-        return {**metrics, "seconds": time.perf_counter() - start}
+        return {**evaluate(net), "seconds": time.perf_counter() - start}
 
     def source_config(self, model: str) -> TrainConfig:
         """Return the recipe of supervised source training (instruction-style, LoRA)."""
@@ -136,6 +182,11 @@ class CausalLM(TaskFamily):
                            max_length=128, eval_every=0)
 
     def target_config(self, model: str) -> TrainConfig:
-        """Return the recipe of target fine-tuning: LoRA at a high learning rate, few epochs."""
-        return TrainConfig(lr=5e-4, epochs=2, batch_size=8, warmup_ratio=0.1, max_length=128,
-                           eval_every=0)
+        """Return the recipe of target fine-tuning: LoRA at a high learning rate, two epochs.
+
+        Chosen on 100 validation reviews (a training stream no seed draws; 64 labels, seeds
+        0–2, r=8 on q/k/v/o): lr 5e-4 0.95 (seed 0), 1e-3 0.97, 2e-3 0.997; 1 epoch at 2e-3
+        0.94; 4 epochs at 1e-3 1.00 (seed 0) for twice the steps.
+        """
+        return TrainConfig(lr=2e-3, epochs=2, batch_size=8, warmup_ratio=0.1, max_length=128,
+                           eval_every=0, group_by_length=True)
