@@ -259,3 +259,12 @@ def test_train_top_blocks_freezes_the_rest(tokenizer, tiny):
     assert not tiny.model.embed_tokens.weight.requires_grad  # tied to the LM head
     with pytest.raises(ValueError, match="blocks=3: choose 1 to 2"):
         llm.train_top_blocks(tiny, 3)
+
+
+def test_next_tokens_are_the_most_likely(tokenizer, tiny):
+    prompt = llm.chat_prompt(tokenizer, QUESTION, "good")
+    top = llm.next_tokens(tiny, tokenizer, prompt, k=3)
+    assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] > 0
+    ids = llm.label_token_ids(tokenizer, ["positive"])
+    p_positive = llm.score_labels(tiny, tokenizer, [prompt], ids)[0, 0].exp()
+    assert p_positive <= top[0][1] + 1e-6

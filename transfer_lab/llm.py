@@ -306,6 +306,16 @@ def calibrate(scores: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return scores - reference.mean(0)
 
 
+def next_tokens(model, tokenizer, prompt: str, k: int = 5) -> list[tuple[str, float]]:
+    """Return the k most likely next tokens after `prompt` with their probabilities."""
+    ids = torch.tensor([_encode(tokenizer, prompt)], device=next(model.parameters()).device)
+    with torch.inference_mode():
+        probs = model(input_ids=ids, logits_to_keep=1).logits[0, -1].float().softmax(-1)
+    top = probs.topk(k)
+    return [(tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices,
+                                                                    strict=True)]
+
+
 def predict_labels(model, tokenizer, prompts: Sequence[str], token_ids: Sequence[int],
                    **kwargs) -> torch.Tensor:
     """Return the index of the most likely label word for each prompt."""

@@ -65,15 +65,15 @@ class CausalLM(TaskFamily):
     init = "pretrained"  # θ_S: the pretrained, instruction-tuned LLM itself
     arms = ("zero_shot", "few_shot", "transfer")
     test_examples = 200  # scoring a prompt costs a 135M-parameter forward pass
-    shots = 4  # labelled examples in a few-shot prompt
-    calibration_texts = 32  # unlabeled training texts that centre the prompt arms' scores
 
     def __init__(self, instruction: str = INSTRUCTION, lora_r: int | None = 8,
                  lora_alpha: int = 16, targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj",
                                                                    "o_proj"),
-                 calibrate: bool = True):
+                 shots: int = 4, calibrate: bool = True, calibration_texts: int = 32):
         self.instruction, self.lora_r, self.lora_alpha = instruction, lora_r, lora_alpha
-        self.targets, self.calibrate = targets, calibrate
+        self.targets, self.shots = targets, shots  # shots: labelled examples in a few_shot prompt
+        # calibration: up to `calibration_texts` unlabeled training texts centre the prompt arms
+        self.calibrate, self.calibration_texts = calibrate, calibration_texts
         # uncalibrated, the prompt alone is the same for every seed; calibrated, it reads the
         # seed's training texts
         self.seed_free = () if calibrate else ("zero_shot",)
@@ -135,44 +135,61 @@ class CausalLM(TaskFamily):
 
         `examples` are (text, label word) turns put before each question (few-shot);
         `calibration` are unlabeled texts whose mean scores are subtracted (`llm.calibrate`).
-        Each turn of a prompt may take `config.max_length` tokens.
+        Besides the metrics, `answer_share` is the share of the commonest answer (1.0: one
+        label for every text); with calibration, `uncalibrated_accuracy` and
+        `uncalibrated_answer_share` say what the raw scores gave. Each turn of a prompt may
+        take `config.max_length` tokens.
         """
         answers = llm.label_token_ids(tokenizer, task.labels)
         prompts = self.prompts(tokenizer, test["text"], examples)
         reference = self.prompts(tokenizer, calibration, examples)
         max_length = config.max_length * (len(examples) + 1)
+        gold = list(test["label"])
 
         def evaluate(model: torch.nn.Module) -> dict:
             # one call: the test and calibration prompts share the cached prefix
             scores = llm.score_labels(model, tokenizer, prompts + reference, answers,
                                       batch_size=min(config.eval_batch_size, 32),
                                       max_length=max_length)
-            scores = llm.calibrate(scores[:len(prompts)], scores[len(prompts):])
-            return classification_metrics(list(test["label"]), scores.argmax(-1).tolist())
+            raw = scores[:len(prompts)].argmax(-1)
+            predicted = llm.calibrate(scores[:len(prompts)], scores[len(prompts):]).argmax(-1)
+            metrics = {**classification_metrics(gold, predicted.tolist()),
+                       "answer_share": _commonest_share(predicted)}
+            if reference:
+                metrics["uncalibrated_accuracy"] = float((raw == torch.tensor(gold)).float()
+                                                         .mean())
+                metrics["uncalibrated_answer_share"] = _commonest_share(raw)
+            return metrics
 
         return evaluate
 
-    def baseline(self, arm: str, model: str, task: Task, theta: str | Path, train: Dataset,
-                 test: Dataset, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
-                 seed: int) -> dict:
-        """Return the metrics of an arm without gradient steps: zero_shot or few_shot.
+    def prompt_evaluation(self, arm: str, task: Task, train: Dataset, test: Dataset,
+                          tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
+                          seed: int) -> EvaluateFn:
+        """Return `evaluate(model)` of a prompt arm: zero_shot or few_shot, on the seed's rows.
 
-        few_shot puts `shots` labelled examples of the seed's training rows in the prompt
-        (classes balanced, order seeded). With `calibrate`, up to `calibration_texts` other
-        training texts of the seed (their labels unread) centre the scores.
+        few_shot puts `shots` labelled examples of `train` in each prompt (classes balanced,
+        order seeded). With `calibrate`, up to `calibration_texts` other texts of `train`
+        (their labels unread) centre the scores.
         """
-        start = time.perf_counter()
         if arm not in ("zero_shot", "few_shot"):
             raise ValueError(f"unknown arm {arm!r} for a decoder LLM; choose zero_shot, "
                              "few_shot, or a θ arm (transfer, pretrained, scratch)")
         examples = []
-        if arm == "few_shot":
-            examples = llm.few_shot_examples(train["text"], train["label"], min(self.shots,
-                                             len(train)), seed, task.labels)
+        if arm == "few_shot" and self.shots:
+            examples = llm.few_shot_examples(train["text"], train["label"],
+                                             min(self.shots, len(train)), seed, task.labels)
         shown = {text for text, _ in examples}
         calibration = [text for text in train["text"] if text not in shown][
             :self.calibration_texts] if self.calibrate else []
-        evaluate = self.evaluation(test, tokenizer, task, config, examples, calibration)
+        return self.evaluation(test, tokenizer, task, config, examples, calibration)
+
+    def baseline(self, arm: str, model: str, task: Task, theta: str | Path, train: Dataset,
+                 test: Dataset, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
+                 seed: int) -> dict:
+        """Return the metrics of an arm without gradient steps (`prompt_evaluation`) on θ."""
+        start = time.perf_counter()
+        evaluate = self.prompt_evaluation(arm, task, train, test, tokenizer, config, seed)
         net = AutoModelForCausalLM.from_pretrained(str(theta), dtype=torch.float32)
         return {**evaluate(net), "seconds": time.perf_counter() - start}
 
@@ -190,3 +207,8 @@ class CausalLM(TaskFamily):
         """
         return TrainConfig(lr=2e-3, epochs=2, batch_size=8, warmup_ratio=0.1, max_length=128,
                            eval_every=0, group_by_length=True)
+
+
+def _commonest_share(predicted: torch.Tensor) -> float:
+    """Return the share of the most frequent prediction."""
+    return float(predicted.bincount().max() / len(predicted))

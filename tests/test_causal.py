@@ -1,0 +1,248 @@
+"""The causal_lm family (a prompted decoder LLM, LoRA on the answer token): SmolLM2's tokenizer
+with a tiny random Llama, the CLI's refusal of a masked-LM θ_S for a decoder, and one slow
+end-to-end comparison with the real SmolLM2-135M-Instruct."""
+
+import pytest
+import torch
+from datasets import Dataset
+
+import transfer_lab as tl
+from transfer_lab import cli, llm
+from transfer_lab.families.causal import INSTRUCTION, CausalLM
+from transfer_lab.tasks import Task
+
+HEADER = "<|im_start|>assistant\n"
+CONFIG = CausalLM().target_config("smollm2")
+REVIEWS = ["a wonderful film , i loved it .", "dull and far too long .",
+           "the cast was superb , but the plot was weak .", "never boring and very moving ."]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """Return the real SmolLM2 tokenizer (from the cache if built, else from the GGUF file)."""
+    return llm.load_smollm2_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def theta(tmp_path_factory, tokenizer):
+    """Return a folder holding a tiny random Llama and SmolLM2's tokenizer (a stand-in θ)."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    llm.tiny_llama(tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture()
+def family():
+    return CausalLM()
+
+
+@pytest.fixture()
+def task():
+    return tl.get_task("film_sentiment")
+
+
+def rows(texts=REVIEWS, labels=(1, 0, 0, 1)):
+    return Dataset.from_dict({"text": list(texts), "label": list(labels)})
+
+
+def test_film_sentiment_on_smollm2_is_the_causal_family():
+    family = tl.pipeline.family_of("film_sentiment", "smollm2")
+    assert family.name == "causal_lm" and family.arms == ("zero_shot", "few_shot", "transfer")
+    assert family.init == "pretrained" and family.metric == "accuracy"
+
+
+def test_encode_trains_on_the_answer_token_only(family, task, tokenizer):
+    encoded = family.encode(rows(), tokenizer, task, max_length=128)
+    answers = llm.label_token_ids(tokenizer, task.labels)
+    for example, label, text in zip(encoded, (1, 0, 0, 1), REVIEWS, strict=True):
+        ids, labels = example["input_ids"], example["labels"]
+        assert len(ids) == len(labels) == len(example["attention_mask"])
+        assert ids[-1] == labels[-1] == answers[label]
+        assert labels[:-1] == [-100] * (len(ids) - 1)
+        prompt = llm.chat_prompt(tokenizer, INSTRUCTION, text)
+        assert ids[:-1] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(ids).endswith(f"{HEADER}{task.labels[label]}")
+
+
+def test_encode_cuts_the_middle_of_a_long_prompt(family, task, tokenizer):
+    long = "the plot was " + "very " * 200 + "boring ."
+    example = family.encode(rows([long], [0]), tokenizer, task, max_length=64)[0]
+    assert len(example["input_ids"]) == 64 and example["labels"][-1] != -100
+    text = tokenizer.decode(example["input_ids"])
+    assert text.startswith("<|im_start|>system")  # the template's start is kept
+    assert text.endswith(f"boring .\n{INSTRUCTION}<|im_end|>\n{HEADER}negative")  # and its end
+
+
+def test_collator_pads_on_the_left_and_keeps_the_answer(family, task, tokenizer):
+    encoded = family.encode(rows(REVIEWS[:2], [1, 0]), tokenizer, task, max_length=128)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    batch = family.collator(tokenizer)([encoded[0], encoded[1]])
+    assert batch["input_ids"].shape == (2, max(lengths)) and batch["logits_to_keep"] == 2
+    short, pad = lengths.index(min(lengths)), max(lengths) - min(lengths)
+    assert pad > 0
+    assert batch["attention_mask"][short, :pad].eq(0).all()
+    assert batch["attention_mask"][short, pad:].eq(1).all()
+    assert batch["input_ids"][short, :pad].eq(tokenizer.pad_token_id).all()
+    assert batch["position_ids"][short, pad:].tolist() == list(range(min(lengths)))
+    answers = llm.label_token_ids(tokenizer, task.labels)
+    assert batch["labels"].tolist() == [[-100, answers[1]], [-100, answers[0]]]
+    assert batch["input_ids"][:, -1].tolist() == [answers[1], answers[0]]  # answers come last
+
+
+def test_collator_refuses_labels_before_the_answer(family, tokenizer):
+    with pytest.raises(ValueError, match="last token only"):
+        family.collator(tokenizer)([{"input_ids": [1, 2, 3], "labels": [1, 2, 3]}])
+
+
+def test_the_loss_is_the_answer_tokens_cross_entropy(family, task, tokenizer):
+    model = llm.tiny_llama(tokenizer)
+    encoded = family.encode(rows(REVIEWS[:3], [1, 0, 0]), tokenizer, task, max_length=128)
+    batch = family.collator(tokenizer)([encoded[i] for i in range(3)])
+    answers = llm.label_token_ids(tokenizer, task.labels)
+    with torch.no_grad():
+        loss = model(**batch).loss
+        picked = []
+        for example, label in zip(encoded, (1, 0, 0), strict=True):  # each alone, unpadded
+            logits = model(input_ids=torch.tensor([example["input_ids"]])).logits
+            picked.append(-logits[0, -2].log_softmax(-1)[answers[label]])
+    assert torch.allclose(loss, torch.stack(picked).mean(), atol=1e-4)
+
+
+def test_fit_trains_the_tiny_model_on_the_answers(family, task, tokenizer, theta):
+    net = family.build("smollm2", task, theta, seed=0)
+    train = family.encode(task.load("train", 16, seed=0), tokenizer, task, max_length=128)
+    config = family.target_config("smollm2").replace(epochs=3, progress=False)
+    history = tl.fit(net, train, config=config, collate_fn=family.collator(tokenizer))
+    losses = [step["loss"] for step in history.steps]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+
+
+def test_evaluation_returns_accuracy_and_macro_f1(family, task, tokenizer):
+    evaluate = family.evaluation(rows(), tokenizer, task, CONFIG)
+    metrics = evaluate(llm.tiny_llama(tokenizer))
+    assert set(metrics) >= {"accuracy", "macro_f1"}
+    assert all(0 <= metrics[k] <= 1 for k in ("accuracy", "macro_f1")), metrics
+
+
+def test_calibration_centres_each_label_on_the_reference_texts(family, task, tokenizer,
+                                                                 monkeypatch):
+    labels = [1, 0, 0, 1]
+
+    def biased(model, tok, prompts, token_ids, **kwargs):
+        """'positive' always wins, by 1 more on positive reviews; then the reference rows."""
+        n = len(prompts)
+        positive = torch.tensor([2.0 + label for label in labels] + [2.5] * (n - len(labels)))
+        return torch.stack([torch.zeros(n), positive], dim=1)
+
+    monkeypatch.setattr(llm, "score_labels", biased)
+    config = CONFIG
+    plain = family.evaluation(rows(), tokenizer, task, config)(None)
+    assert plain["accuracy"] == 0.5 and plain["macro_f1"] < 0.5  # one class always
+    assert plain["answer_share"] == 1.0 and "uncalibrated_accuracy" not in plain
+    calibrated = family.evaluation(rows(), tokenizer, task, config, calibration=REVIEWS)(None)
+    assert calibrated["accuracy"] == 1.0 and calibrated["answer_share"] == 0.5
+    assert calibrated["uncalibrated_accuracy"] == 0.5
+    assert calibrated["uncalibrated_answer_share"] == 1.0
+
+
+@pytest.mark.parametrize("arm", ["zero_shot", "few_shot"])
+def test_prompt_arms_on_the_tiny_model(family, task, tokenizer, theta, arm):
+    train = task.load("train", 16, seed=0)
+    test = task.load("test", 8)
+    metrics = family.baseline(arm, "smollm2", task, theta, train, test, tokenizer,
+                              CONFIG, seed=0)
+    assert {"accuracy", "macro_f1", "seconds"} <= set(metrics)
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["seconds"] > 0
+
+
+def test_few_shot_prompts_hold_the_examples_and_calibrate_on_the_other_texts(
+        family, task, tokenizer, theta, monkeypatch):
+    seen = {}
+
+    def spy(model, tok, prompts, token_ids, **kwargs):
+        seen["prompts"] = prompts
+        return torch.zeros(len(prompts), len(token_ids))
+
+    monkeypatch.setattr(llm, "score_labels", spy)
+    train = task.load("train", 16, seed=3)
+    test = task.load("test", 5)
+    family.baseline("few_shot", "smollm2", task, theta, train, test, tokenizer,
+                    CONFIG, seed=3)
+    shown = llm.few_shot_examples(train["text"], train["label"], 4, 3, task.labels)
+    others = [text for text in train["text"] if text not in {t for t, _ in shown}]
+    prompts = seen["prompts"]
+    assert len(prompts) == 5 + len(others) and len(others) >= 10  # test, then texts not shown
+    assert all(prompt.count(HEADER) == 5 for prompt in prompts)
+    assert all(text in prompts[0] for text, _ in shown)
+    questions = [p.rsplit("Review: ", 1)[1] for p in prompts[5:]]
+    assert not any(q.startswith(text + "\n") for q in questions for text, _ in shown)
+
+
+def test_shots_and_calibration_are_options(task, tokenizer, theta, monkeypatch):
+    seen = []
+    monkeypatch.setattr(llm, "score_labels", lambda model, tok, prompts, ids, **kwargs:
+                        seen.append(prompts) or torch.zeros(len(prompts), len(ids)))
+    train, test = task.load("train", 16, seed=0), task.load("test", 3)
+    for family in (CausalLM(shots=1, calibration_texts=5), CausalLM(shots=2, calibrate=False)):
+        family.prompt_evaluation("few_shot", task, train, test, tokenizer, CONFIG, 0)(None)
+    assert len(seen[0]) == 3 + 5 and seen[0][0].count(HEADER) == 2
+    assert len(seen[1]) == 3 and seen[1][0].count(HEADER) == 3
+    assert CausalLM(calibrate=False).seed_free == ("zero_shot",) and CausalLM().seed_free == ()
+
+
+def test_unknown_arm_is_refused(family, task, tokenizer, theta):
+    with pytest.raises(ValueError, match="unknown arm 'ten_shot'.*zero_shot, few_shot"):
+        family.baseline("ten_shot", "smollm2", task, theta, rows(), rows(), tokenizer,
+                        CONFIG, seed=0)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (("Positively", "negative"), r"'Positively' is not one token.*single-token label words"),
+    (("positive", "positive"), "share a token; choose distinct words"),
+])
+def test_bad_label_words_are_refused(family, tokenizer, theta, labels, message):
+    bad = Task("bad_labels", "classification", labels, "label words the LLM cannot answer",
+               lambda split, n, seed: rows())
+    with pytest.raises(ValueError, match=message):
+        family.encode(rows(), tokenizer, bad, max_length=64)
+    with pytest.raises(ValueError, match=message):
+        family.evaluation(rows(), tokenizer, bad, CONFIG)
+    with pytest.raises(ValueError, match=message):
+        family.build("smollm2", bad, theta)  # before any weights are loaded
+    with pytest.raises(ValueError, match=message):
+        family.baseline("zero_shot", "smollm2", bad, theta, rows(), rows(), tokenizer,
+                        CONFIG, seed=0)
+
+
+def test_build_puts_lora_on_the_attention(family, task, tokenizer, theta):
+    net = family.build("smollm2", task, theta, seed=0)
+    counts = llm.trainable_parameters(net)
+    names = {n.split(".")[-4] for n, p in net.named_parameters() if p.requires_grad}
+    assert names == set(family.targets) and counts["percent"] < 100
+    assert not hasattr(family.unwrap(net), "merge_and_unload")  # merged into a plain model
+    full = CausalLM(lora_r=None).build("smollm2", task, theta, seed=0)
+    assert llm.trainable_parameters(full)["percent"] == 100
+
+
+def test_masked_lm_theta_for_a_decoder_is_one_clear_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["run", "--model", "smollm2", "--init", "mlm", "--seeds", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("transfer-lab: error: model 'smollm2' is a decoder LLM")
+    assert "--init pretrained" in err[0]
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.slow
+def test_smollm2_compare_end_to_end():
+    config = tl.pipeline.target_config("smollm2").replace(epochs=1)
+    result = tl.compare("film_sentiment", model="smollm2", labels=8, seeds=1,
+                        test_examples=24, config=config, progress=False)
+    assert list(result.arms) == ["zero_shot", "few_shot", "transfer"]
+    assert result.family == "causal_lm" and result.test_examples == 24
+    scores = {arm: runs[0]["accuracy"] for arm, runs in result.arms.items()}
+    assert all(0 <= s <= 1 for s in scores.values()), scores
+    assert scores["zero_shot"] >= 0.6, scores  # measured 0.76–0.83 on 100 validation reviews
+    assert "zero_shot" in result.table() and "transfer" in result.table()
