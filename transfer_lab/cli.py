@@ -71,8 +71,8 @@ def _user_data(args) -> None:
     if not (args.target_file or args.source_file):
         from .pipeline import family_of
 
-        family = family_of(args.target)
         args.model = args.model or "tiny"
+        family = family_of(args.target, args.model)
         args.init = args.init or family.init
         args.source = args.source or family.source
         return
@@ -113,7 +113,7 @@ def cmd_run(args) -> None:
     quiet()
     _user_data(args)
     if args.labels is None:
-        args.labels = family_of(args.target).labels
+        args.labels = family_of(args.target, args.model).labels
     args.labels = args.labels or get_task(args.target).size  # `--labels all`
     out = args.out_dir = _run_dir(args)
     config = target_config(args.model, args.target)
