@@ -4,7 +4,7 @@
 
 The model of the decoder chapter (LoRA r=8 on q/k/v/o, lr 5e-4, batch 8) learns film reviews
 in the causal family's encoding (chat prompt + answer token, the loss on the answer token alone,
-its right-padding collator). Every arm trains the same weights (one load, copied, LoRA seeded)
+its left-padding collator). Every arm trains the same weights (one load, copied, LoRA seeded)
 on the same batches in the same order (the Trainer gets fit's sampler) with the same optimizer
 (fused AdamW, weight decay 0.01), linear warmup schedule and clipping. Timing: one process runs
 the arms in turn, round after round, each round in a new order, so drift in the machine's speed

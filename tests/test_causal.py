@@ -65,6 +65,17 @@ def test_encode_trains_on_the_answer_token_only(family, task, tokenizer):
         assert tokenizer.decode(ids).endswith(f"{HEADER}{task.labels[label]}")
 
 
+def test_other_label_words_are_named_in_the_question(family, tokenizer):
+    task = Task("tickets", "classification", ("business", "science", "other"), "tickets", rows)
+    question = ("Which of these labels fits the text: business, science, other? "
+                "Answer with one word.")
+    assert family.instruction_for(task.labels) == question
+    assert family.instruction_for(("positive", "negative")) == INSTRUCTION
+    assert CausalLM(instruction="Spam?").instruction_for(task.labels) == "Spam?"
+    example = family.encode(rows(REVIEWS[:1], [1]), tokenizer, task, max_length=128)[0]
+    assert "business, science, other?" in tokenizer.decode(example["input_ids"])
+
+
 def test_encode_cuts_the_middle_of_a_long_prompt(family, task, tokenizer):
     long = "the plot was " + "very " * 200 + "boring ."
     example = family.encode(rows([long], [0]), tokenizer, task, max_length=64)[0]

@@ -268,3 +268,9 @@ def test_next_tokens_are_the_most_likely(tokenizer, tiny):
     ids = llm.label_token_ids(tokenizer, ["positive"])
     p_positive = llm.score_labels(tiny, tokenizer, [prompt], ids)[0, 0].exp()
     assert p_positive <= top[0][1] + 1e-6
+
+
+def test_no_prompts_give_empty_results(tokenizer, tiny):
+    ids = llm.label_token_ids(tokenizer, ["positive", "negative"])
+    assert llm.score_labels(tiny, tokenizer, [], ids).shape == (0, 2)
+    assert llm.last_hidden_states(tiny, tokenizer, []).shape == (0, tiny.config.hidden_size)

@@ -232,6 +232,8 @@ def score_labels(model, tokenizer, prompts: Sequence[str], token_ids: Sequence[i
     share (the system message and the few-shot examples) are computed once, not per prompt.
     """
     labels = list(token_ids)
+    if not prompts:
+        return torch.empty(0, len(labels))
 
     def forward(input_ids, mask, positions, extra):
         logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
@@ -251,6 +253,8 @@ def last_hidden_states(model, tokenizer, prompts: Sequence[str], batch_size: int
     is a classifier on the frozen model (ch-decoder).
     """
     decoder = model.get_decoder()
+    if not prompts:
+        return torch.empty(0, model.config.hidden_size)
 
     def forward(input_ids, mask, positions, extra):
         out = decoder(input_ids=input_ids, attention_mask=mask, position_ids=positions, **extra)

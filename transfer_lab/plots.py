@@ -52,7 +52,8 @@ def plot_mean_std(ax, x, runs: np.ndarray, label: str, color=None, marker: str =
 
 def _label(result, arm: str) -> str:
     """Return an arm's legend entry: its name (transfer names its source) and its seeds."""
-    name = f"transfer, θ_S: {result.source}" if arm == "transfer" else arm
+    source = f"the pretrained {result.model}" if result.init == "pretrained" else result.source
+    name = f"transfer, θ_S: {source}" if arm == "transfer" else arm
     return f"{name} (n={len(result.arms[arm])} seeds)"
 
 

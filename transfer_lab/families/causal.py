@@ -7,13 +7,14 @@ answer token alone, through LoRA adapters (peft) on the attention's projections.
 gradient step the same scoring gives the `zero_shot` arm (the prompt alone) and the `few_shot`
 arm (k labelled examples of the seed's training set in the prompt). Both are calibrated by
 default: a prompt, above all one with examples, can make one label word likely whatever the
-review (4-shot prompts made SmolLM2 answer "positive" to 85–100 % of balanced reviews), so each
+review (4-shot prompts made SmolLM2 answer "positive" to 83–100 % of balanced reviews), so each
 label's score is centred on unlabeled training texts of the seed (`llm.calibrate`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -28,6 +29,8 @@ from ..tasks import Task
 from .base import EvaluateFn, TaskFamily
 
 INSTRUCTION = "Is this review positive or negative? Answer with one word."
+# the question for a task whose labels are not the sentiment pair (a user's file, say)
+GENERIC_INSTRUCTION = "Which of these labels fits the text: {labels}? Answer with one word."
 
 
 class AnswerCollator:
@@ -105,16 +108,25 @@ class CausalLM(TaskFamily):
 
         return load_tokenizer(str(theta) if theta else model)
 
-    def prompts(self, tokenizer: PreTrainedTokenizerBase, texts, examples=()) -> list[str]:
+    def instruction_for(self, labels: Sequence[str]) -> str:
+        """Return the question for these label words: the sentiment one, or one naming them."""
+        if self.instruction != INSTRUCTION or set(labels) == {"negative", "positive"}:
+            return self.instruction
+        return GENERIC_INSTRUCTION.format(labels=", ".join(labels))
+
+    def prompts(self, tokenizer: PreTrainedTokenizerBase, texts, examples=(),
+                labels: Sequence[str] = ("negative", "positive")) -> list[str]:
         """Return the chat prompt of each text (after `examples`, the few-shot turns)."""
-        return [llm.chat_prompt(tokenizer, self.instruction, text, examples) for text in texts]
+        instruction = self.instruction_for(labels)
+        return [llm.chat_prompt(tokenizer, instruction, text, examples) for text in texts]
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return prompt + answer token as input ids; the loss sees the answer token only."""
         answers = llm.label_token_ids(tokenizer, task.labels)
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
-        for prompt, label in zip(self.prompts(tokenizer, data["text"]), data["label"],
+        for prompt, label in zip(self.prompts(tokenizer, data["text"], labels=task.labels),
+                                 data["label"],
                                  strict=True):
             # a long prompt loses its middle, as in `llm.score_labels`: the template's start
             # and the question with the assistant header stay
@@ -141,8 +153,8 @@ class CausalLM(TaskFamily):
         take `config.max_length` tokens.
         """
         answers = llm.label_token_ids(tokenizer, task.labels)
-        prompts = self.prompts(tokenizer, test["text"], examples)
-        reference = self.prompts(tokenizer, calibration, examples)
+        prompts = self.prompts(tokenizer, test["text"], examples, task.labels)
+        reference = self.prompts(tokenizer, calibration, examples, task.labels)
         max_length = config.max_length * (len(examples) + 1)
         gold = list(test["label"])
 
