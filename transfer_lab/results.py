@@ -119,6 +119,15 @@ class Comparison:
                                             "ci95": list(ci95(pairs)), "seeds": len(pairs)}
         return out
 
+    def verdict(self, baseline: str, arm: str = "transfer", metric: str = "score") -> str:
+        """Return "better than", "worse than" or "indistinguishable from": where the paired
+        95 % CI of `arm` − `baseline` lies (for prose that must not claim more than it shows)."""
+        diff = self.differences(metric, arm).get(f"{arm}-{baseline}")
+        if diff is None or diff["seeds"] < 2:
+            return "indistinguishable from"
+        lo, hi = diff["ci95"]
+        return "better than" if lo > 0 else "worse than" if hi < 0 else "indistinguishable from"
+
     def table(self) -> str:
         """Return a plain-text table: each arm's metrics as mean ± std over seeds."""
         kind = self.task_family
@@ -147,8 +156,8 @@ class Comparison:
             diff = differences.get(f"transfer-{arm}")
             if diff:
                 d_lo, d_hi = (points * v for v in diff["ci95"])
-                verdict = ("transfer better" if d_lo > 0 else "transfer worse" if d_hi < 0
-                           else "indistinguishable")
+                verdict = {"better than": "transfer better", "worse than": "transfer worse"}.get(
+                    self.verdict(arm, metric=self.metric), "indistinguishable")
                 line += (f"   transfer − {arm}: {points * diff['mean']:+.1f} "
                          f"[{d_lo:+.1f}, {d_hi:+.1f}] ({verdict})")
             lines.append(line)
