@@ -48,7 +48,8 @@ def rows(texts=REVIEWS, labels=(1, 0, 0, 1)):
 
 def test_film_sentiment_on_smollm2_is_the_causal_family():
     family = tl.pipeline.family_of("film_sentiment", "smollm2")
-    assert family.name == "causal_lm" and family.arms == ("zero_shot", "few_shot", "transfer")
+    assert family.name == "causal_lm" and family.arms == ("bow", "zero_shot", "few_shot",
+                                                              "transfer")
     assert family.init == "pretrained" and family.metric == "accuracy"
 
 
@@ -157,7 +158,7 @@ def test_calibration_centres_each_label_on_the_reference_texts(family, task, tok
     assert calibrated["uncalibrated_answer_share"] == 1.0
 
 
-@pytest.mark.parametrize("arm", ["zero_shot", "few_shot"])
+@pytest.mark.parametrize("arm", ["bow", "zero_shot", "few_shot"])
 def test_prompt_arms_on_the_tiny_model(family, task, tokenizer, theta, arm):
     train = task.load("train", 16, seed=0)
     test = task.load("test", 8)
@@ -203,7 +204,7 @@ def test_shots_and_calibration_are_options(task, tokenizer, theta, monkeypatch):
 
 
 def test_unknown_arm_is_refused(family, task, tokenizer, theta):
-    with pytest.raises(ValueError, match="unknown arm 'ten_shot'.*zero_shot, few_shot"):
+    with pytest.raises(ValueError, match="unknown arm 'ten_shot'.*bow, zero_shot, few_shot"):
         family.baseline("ten_shot", "smollm2", task, theta, rows(), rows(), tokenizer,
                         CONFIG, seed=0)
 
@@ -251,7 +252,7 @@ def test_smollm2_compare_end_to_end():
     config = tl.pipeline.target_config("smollm2").replace(epochs=1)
     result = tl.compare("film_sentiment", model="smollm2", labels=8, seeds=1,
                         test_examples=24, config=config, progress=False)
-    assert list(result.arms) == ["zero_shot", "few_shot", "transfer"]
+    assert list(result.arms) == ["bow", "zero_shot", "few_shot", "transfer"]
     assert result.family == "causal_lm" and result.test_examples == 24
     scores = {arm: runs[0]["accuracy"] for arm, runs in result.arms.items()}
     assert all(0 <= s <= 1 for s in scores.values()), scores

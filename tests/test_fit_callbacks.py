@@ -94,6 +94,14 @@ def test_a_linear_schedule_runs_to_zero_at_the_last_step(data, planned):
     assert lrs[-1] == 0.0
 
 
+@pytest.mark.parametrize(("epochs", "min_steps", "steps"), [(1, 10, 10), (3, 10, 12), (1, 0, 4)])
+def test_min_steps_adds_epochs_at_a_small_budget_only(data, epochs, min_steps, steps):
+    history = run(data, epochs=epochs, min_steps=min_steps, eval_every=0)
+    assert len(history.steps) == steps  # 4 batches an epoch
+    assert history.steps[-1]["lr"] == 0.0  # the schedule spans the longer run
+    assert history.evals[-1]["epoch"] == -(-steps // 4)
+
+
 def test_warmup_reaches_the_peak_then_decays_to_zero(data):
     history = run(data, max_steps=8, warmup_ratio=0.25, eval_every=0)  # 2 warm-up steps
     lrs = [s["lr"] for s in history.steps]

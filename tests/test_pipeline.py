@@ -28,6 +28,11 @@ def test_save_load_round_trip_keeps_the_body(theta_S_small):
     assert torch.equal(saved["classifier.weight"], kept.state_dict()["classifier.weight"])
 
 
+def test_default_seeds_are_five_on_tiny_models_and_three_on_pretrained_ones():
+    assert tl.pipeline.default_seeds("tiny") == 5
+    assert tl.pipeline.default_seeds("minilm") == tl.pipeline.default_seeds("smollm2") == 3
+
+
 def test_scratch_is_random_and_seeded():
     a, b = tl.build_model("tiny", seed=0), tl.build_model("tiny", seed=0)
     c = tl.build_model("tiny", seed=1)

@@ -7,9 +7,11 @@ arms choose theirs on a validation split of the same labels.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
+from datasets import Dataset
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -45,3 +47,11 @@ def bow_metrics(train_texts, train_labels, test_texts, test_labels, seed: int = 
     model, C = fit_bow(train_texts, train_labels, seed)
     predicted = model.predict(list(test_texts))
     return {**classification_metrics(list(test_labels), list(predicted)), "C": C}
+
+
+def bow_arm(train: Dataset, test: Dataset, seed: int = 0) -> dict:
+    """Return the `bow` arm's metrics and seconds on rows with `text` and `label` (any family
+    whose target is a label per text: classification, and the decoder LLM's)."""
+    start = time.perf_counter()
+    metrics = bow_metrics(train["text"], train["label"], test["text"], test["label"], seed)
+    return {**metrics, "seconds": time.perf_counter() - start}

@@ -16,6 +16,7 @@ class TrainConfig:
     lr: float = 1e-4
     epochs: int = 30
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    min_steps: int = 0  # train at least this many steps (more epochs when the labels are few)
     batch_size: int = 16
     eval_batch_size: int = 128
     warmup_ratio: float = 0.1

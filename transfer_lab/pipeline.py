@@ -49,12 +49,19 @@ class Selection:
     validation: float = 0.25
     min_steps: int = 50
 ARMS = ("scratch", "transfer")
+SEEDS_TINY, SEEDS_PRETRAINED = 5, 3  # default seeds per arm (`default_seeds`)
 SOURCE_CHECKPOINT_EVERY = 100  # steps between checkpoints of θ_S's training
 
 
 def family_of(task: str, model: str = "tiny") -> TaskFamily:
     """Return the family that trains a registered task on a backbone (encoder or decoder LLM)."""
     return family_for(get_task(task).family, get_backbone(model).decoder)
+
+
+def default_seeds(model: str) -> int:
+    """Return the seeds a comparison runs by default: 5 on a tiny world model, 3 on a
+    pretrained backbone (MiniLM, BERT, SmolLM2), whose runs cost more."""
+    return SEEDS_TINY if get_backbone(model).world_only else SEEDS_PRETRAINED
 
 
 def source_config(model: str, init: str = "supervised", source: str | None = None) -> TrainConfig:
@@ -223,7 +230,7 @@ def compare(
     model: str = "tiny",
     init: str | None = None,
     labels: int | None = None,
-    seeds: int = 3,
+    seeds: int | None = None,
     arms: Sequence[str] | None = None,
     config: TrainConfig | None = None,
     theta_S: str | Path | None = None,
@@ -251,13 +258,14 @@ def compare(
     uninterrupted one. `save` keeps θ_T* of the transfer arm's first seed (model + tokenizer)
     in that folder, for `tl.predict` and `transfer-lab predict`; `keep_models` keeps every θ_T*
     in `result.models`. With `selection`, every fine-tuned arm chooses its learning rate and
-    epochs by the same procedure (`Selection`); each run records what it chose.
+    epochs by the same procedure (`Selection`); each run records what it chose. `seeds`
+    defaults to `default_seeds(model)`.
     """
     start = time.perf_counter()
     task = get_task(target)
     family = family_of(target, model)
     source, init = source or family.source, init or family.init
-    labels = labels or family.labels
+    labels, seeds = labels or family.labels, seeds or default_seeds(model)
     _check_arguments(source, task, model, init, labels, seeds, theta_S)
     if save and Path(save).exists() and any(Path(save).iterdir()) and not (
             resume and (Path(save) / "theta_T.json").exists()):

@@ -234,7 +234,8 @@ def fit(
     optimizer = torch.optim.AdamW(groups or param_groups(model, config.lr, config.weight_decay),
                                   fused=fused(accelerator.device))
     model, step_optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    total = config.max_steps or config.epochs * len(train_loader)  # this process's batches
+    # this process's batches: the epochs asked for, or more to reach min_steps
+    total = config.max_steps or max(config.epochs * len(train_loader), config.min_steps)
     scheduler = get_scheduler(config.scheduler, optimizer, int(config.warmup_ratio * total), total)
     saver.track(model, optimizer, scheduler, data=order)
     evaluate_fn = evaluate_fn or _evaluation(eval_data, collate_fn, metric_fn, config, accelerator)
@@ -324,7 +325,7 @@ def _finite(value: float, what: str, state: FitState, config: TrainConfig, saver
 
 def _settings(config: TrainConfig, train_data) -> dict:
     """Return what a resumed run must share with the run it continues (checked on resume)."""
-    keys = ("lr", "epochs", "max_steps", "batch_size", "warmup_ratio", "scheduler",
+    keys = ("lr", "epochs", "max_steps", "min_steps", "batch_size", "warmup_ratio", "scheduler",
             "weight_decay", "max_grad_norm", "seed", "mixed_precision", "group_by_length")
     return {**{k: getattr(config, k) for k in keys}, "examples": len(train_data)}
 

@@ -22,6 +22,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from .. import llm
+from ..bow import bow_arm
 from ..config import TrainConfig
 from ..metrics import classification_metrics
 from ..models import get_backbone, model_config
@@ -66,14 +67,16 @@ class CausalLM(TaskFamily):
     columns = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
     source, target = "product_sentiment", "film_sentiment"
     init = "pretrained"  # θ_S: the pretrained, instruction-tuned LLM itself
-    arms = ("zero_shot", "few_shot", "transfer")
+    arms = ("bow", "zero_shot", "few_shot", "transfer")
     test_examples = 200  # scoring a prompt costs a 135M-parameter forward pass
 
     def __init__(self, instruction: str = INSTRUCTION, lora_r: int | None = 8,
                  lora_alpha: int = 16, targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj",
                                                                    "o_proj"),
-                 shots: int = 4, calibrate: bool = True, calibration_texts: int = 32):
+                 shots: int = 4, calibrate: bool = True, calibration_texts: int = 32,
+                 field: str = "Review"):
         self.instruction, self.lora_r, self.lora_alpha = instruction, lora_r, lora_alpha
+        self.field = field  # what the text is called in the prompt ("Review: …", "Text: …")
         self.targets, self.shots = targets, shots  # shots: labelled examples in a few_shot prompt
         # calibration: up to `calibration_texts` unlabeled training texts centre the prompt arms
         self.calibrate, self.calibration_texts = calibrate, calibration_texts
@@ -118,7 +121,8 @@ class CausalLM(TaskFamily):
                 labels: Sequence[str] = ("negative", "positive")) -> list[str]:
         """Return the chat prompt of each text (after `examples`, the few-shot turns)."""
         instruction = self.instruction_for(labels)
-        return [llm.chat_prompt(tokenizer, instruction, text, examples) for text in texts]
+        return [llm.chat_prompt(tokenizer, instruction, text, examples, field=self.field)
+                for text in texts]
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
@@ -185,7 +189,7 @@ class CausalLM(TaskFamily):
         (their labels unread) centre the scores.
         """
         if arm not in ("zero_shot", "few_shot"):
-            raise ValueError(f"unknown arm {arm!r} for a decoder LLM; choose zero_shot, "
+            raise ValueError(f"unknown arm {arm!r} for a decoder LLM; choose bow, zero_shot, "
                              "few_shot, or a θ arm (transfer, pretrained, scratch)")
         examples = []
         if arm == "few_shot" and self.shots:
@@ -199,7 +203,10 @@ class CausalLM(TaskFamily):
     def baseline(self, arm: str, model: str, task: Task, theta: str | Path, train: Dataset,
                  test: Dataset, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
                  seed: int) -> dict:
-        """Return the metrics of an arm without gradient steps (`prompt_evaluation`) on θ."""
+        """Return the metrics of an arm without gradient steps on θ: a prompt
+        (`prompt_evaluation`), or `bow` (TF-IDF + logistic regression on the same labels)."""
+        if arm == "bow":
+            return bow_arm(train, test, seed)
         start = time.perf_counter()
         evaluate = self.prompt_evaluation(arm, task, train, test, tokenizer, config, seed)
         net = AutoModelForCausalLM.from_pretrained(str(theta), dtype=torch.float32)

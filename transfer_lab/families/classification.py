@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -10,7 +9,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from .. import validate
-from ..bow import bow_metrics
+from ..bow import bow_arm
 from ..config import TrainConfig, profile
 from ..encode import encode_classification
 from ..metrics import classification_metrics
@@ -65,9 +64,7 @@ class Classification(TaskFamily):
         """Return the metrics of `bow`: TF-IDF + logistic regression on the same labels."""
         if arm != "bow":
             return super().baseline(arm, model, task, theta, train, test, tokenizer, config, seed)
-        start = time.perf_counter()
-        metrics = bow_metrics(train["text"], train["label"], test["text"], test["label"], seed)
-        return {**metrics, "seconds": time.perf_counter() - start}
+        return bow_arm(train, test, seed)
 
     def source_config(self, model: str) -> TrainConfig:
         """Return the recipe of source training: long on a tiny body, short on a pretrained one."""
