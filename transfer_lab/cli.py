@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from .config import MIN_STEPS_PRETRAINED
 
 USER_ERRORS = (ValueError, RuntimeError, OSError)  # bad input, missing data, no disk: one line
 CHECKPOINTS = "checkpoints"  # the run's checkpoints, inside --out, removed when it finishes
@@ -120,7 +121,7 @@ def cmd_run(args) -> None:
     if args.max_length:
         config = config.replace(max_length=args.max_length)
     if args.epochs:
-        config = config.replace(epochs=args.epochs, max_steps=None)
+        config = config.replace(epochs=args.epochs, max_steps=None, min_steps=0)  # exactly E
     result = compare(args.target, source=args.source, model=args.model, init=args.init,
                      labels=args.labels, seeds=args.seeds, arms=args.arms, config=config,
                      unlabeled=args.unlabeled, selection=Selection() if args.select else None,
@@ -252,7 +253,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_positive, metavar="K",
                      help="seeds per arm (default: 5 on the tiny models, 3 on pretrained ones)")
     run.add_argument("--epochs", type=_positive, metavar="E",
-                     help="fine-tuning epochs per run (default: the model's target_config)")
+                     help="fine-tuning epochs per run, exactly (default: the model's "
+                     f"target_config: on a pretrained body, at least {MIN_STEPS_PRETRAINED} "
+                     "steps)")
     run.add_argument("--out", metavar="DIR", help="output folder (default: runs/…; an existing "
                      "folder with files is never overwritten: a new one is made beside it)")
     run.add_argument("--resume", action="store_true",

@@ -40,6 +40,10 @@ class TrainConfig:
         return asdict(self)
 
 
+# target fine-tuning of a pretrained body runs at least this many steps (benchmarks/recipe.py)
+MIN_STEPS_PRETRAINED = 120
+
+
 @dataclass(frozen=True)
 class Profile:
     """Sizes and names that differ between a laptop CPU (quick) and a Colab GPU (full)."""
