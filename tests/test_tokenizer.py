@@ -17,6 +17,9 @@ def test_world_words_are_single_tokens_and_not_unknown():
     for word in world.vocabulary():
         pieces = tok.tokenize(word)
         assert tok.unk_token not in pieces
+    negative, positive = world.polarity_words()
+    split = [w for w in negative + positive if len(tok.tokenize(w)) != 1]
+    assert not split, f"rerun scripts/train_tokenizer.py: {split} are not single tokens"
     unk = sum(tok.unk_token in tok.tokenize(e.text) for e in world.sentiment("films", 200, 0))
     assert unk == 0
 

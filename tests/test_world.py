@@ -1,13 +1,18 @@
-"""The synthetic world is seeded, balanced, and shares adjectives between source and target."""
+"""The synthetic world is seeded, balanced, and shares a core of adjectives between source and
+target beside each domain's own polarity words (in the tuned proportion)."""
+
+import pytest
 
 from transfer_lab import world
-from transfer_lab.tasks import TASKS, get_task
+from transfer_lab.tasks import TASKS, get_corpus, get_task
 
 
 def test_same_seed_same_data():
     assert world.sentiment("films", 50, 3) == world.sentiment("films", 50, 3)
     assert world.mlm_corpus(20, 1) == world.mlm_corpus(20, 1)
     assert world.topic(20, 1) == world.topic(20, 1)
+    assert world.film_corpus(20, 1) == world.film_corpus(20, 1)
+    assert world.film_corpus(20, 1) != world.film_corpus(20, 2)
 
 
 def test_other_seed_other_data():
@@ -40,20 +45,77 @@ def test_domains_share_adjectives_but_not_domain_words():
     assert "battery" in products.split() and "battery" not in films.split()
 
 
-def test_negation_and_contrast_decide_the_label():
-    for e in world.sentiment("films", 300, 1):
-        if " but " in e.text:  # the clause after "but" decides
-            last = e.text.split(" but ")[-1].split()
-            negated = any(n in last for n in ("not", "never", "hardly"))
-            positive_word = any(w in world.POSITIVE for w in last)
-            assert e.label == int(positive_word != negated), e
+def own_words(domain):
+    """Return the set of a domain's own polarity words."""
+    negative, positive = world.OWN_ADJECTIVES[domain]
+    return set(negative + positive)
 
 
-def test_mlm_corpus_has_polarity_cues():
-    texts = world.mlm_corpus(200, 0)
-    cues = tuple(v for vs in world.VERDICTS.values() for v in vs)
-    cued = [t for t in texts if t.startswith(cues)]
-    assert len(cued) > 100
+def test_each_domain_has_own_polarity_words_beside_the_core():
+    core = set(world.POSITIVE + world.NEGATIVE)
+    films, products = own_words("films"), own_words("products")
+    food = set(world.FOOD_POSITIVE + world.FOOD_NEGATIVE)
+    for a, b in [(core, films), (core, products), (films, products), (core | films | products,
+                                                                      food)]:
+        assert not a & b
+    for negative, positive in world.OWN_ADJECTIVES.values():
+        assert not set(negative) & set(positive) and len(negative) == len(positive) >= 10
+    film_text = {w for e in world.sentiment("films", 300, 0) for w in e.text.split()}
+    product_text = {w for e in world.sentiment("products", 300, 0) for w in e.text.split()}
+    assert films <= film_text and not products & film_text
+    assert products <= product_text and not films & product_text
+
+
+@pytest.mark.parametrize("domain", ["films", "products"])
+def test_own_words_take_the_tuned_share_of_adjectives(domain):
+    own, core = own_words(domain), set(world.POSITIVE + world.NEGATIVE)
+    words = [w for e in world.sentiment(domain, 2000, 0) for w in e.text.split()]
+    n_own, n_core = sum(w in own for w in words), sum(w in core for w in words)
+    assert abs(n_own / (n_own + n_core) - world.OWN_SHARE) < 0.03
+    assert 0 < world.OWN_SHARE < 1
+
+
+def test_own_words_have_the_clause_polarity():
+    negative, positive = world.OWN_ADJECTIVES["films"]
+    for e in world.sentiment("films", 500, 2, negation=0, contrast=0):
+        words = set(e.text.split())
+        assert not words & set((positive, negative)[e.label])  # never the opposite polarity
+
+
+def test_shared_names_still_cover_every_word():
+    negative, positive = world.polarity_words()
+    assert set(world.POSITIVE) | set(world.FILM_POSITIVE) <= set(positive)
+    assert set(world.NEGATIVE) | set(world.PRODUCT_NEGATIVE) <= set(negative)
+    assert set(negative + positive) <= set(world.vocabulary())
+    assert world.adjectives("films") == (world.NEGATIVE, world.POSITIVE)
+    assert world.own_adjectives("restaurants") == (world.FOOD_NEGATIVE, world.FOOD_POSITIVE)
+
+
+def test_film_corpus_puts_film_words_beside_core_words_without_labels():
+    texts = world.film_corpus(300, 0)
+    films, core = own_words("films"), set(world.POSITIVE + world.NEGATIVE)
+    products = own_words("products")
+    listed = [t for t in texts if t.startswith(tuple(v for vs in world.VERDICTS.values()
+                                                     for v in vs))]
+    assert len(listed) > 150
+    for text in listed:  # a verdict, then a list with both film words and core words
+        words = set(text.split())
+        assert words & films and words & core and not words & products
+    assert all(isinstance(t, str) and t for t in texts)  # plain texts: no label anywhere
+    corpus = get_corpus("film_reviews")
+    assert corpus.make(5, 0) == world.film_corpus(5, 0)
+    assert corpus.steps is None and corpus.examples is None  # the world corpus's recipe
+
+
+def test_film_corpus_lists_keep_one_polarity():
+    negative, positive = (set(words) for words in world.polarity_words())
+    cues = {v: polarity for polarity, vs in world.VERDICTS.items() for v in vs}
+    for text in world.film_corpus(300, 3):
+        cue = next((v for v in cues if text.startswith(v + " .")), None)
+        if cue is not None:  # a verdict, then adjectives of its polarity only
+            words = set(text.split())
+            assert words & (negative, positive)[cues[cue]], text
+            assert not words & (positive, negative)[cues[cue]], text
 
 
 TEXT_COLUMNS = {"classification": ("text",), "token_classification": ("tokens",),

@@ -222,6 +222,8 @@ class Corpus:
 
 CORPORA = {c.name: c for c in (
     Corpus("world", "the world's reviews with polarity cues in context", world.mlm_corpus),
+    Corpus("film_reviews", "unlabeled film-domain text: film words beside the core ones "
+           "(the target's domain, for the dapt arm)", world.film_corpus),
     Corpus("bilingual", "unaligned English and toy-language sentences (translation's θ_S)",
            translation.monolingual_corpus, examples=10_000, steps=400, warmup_ratio=0.05),
 )}

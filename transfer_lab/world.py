@@ -1,10 +1,15 @@
 """The synthetic text world: a seeded lexicon and grammar that make offline tasks (chapters 1-8).
 
-Transfer only shows when the source carries signal for the target, so the world is designed
-(see DESIGN.md §4): product and film reviews share their adjectives, negation and contrast
-("X, but Y": the second clause decides) but differ in their domain words. A few-label model
-from scratch cannot learn forty adjectives, negation and contrast from 64 reviews; a model that
-learned them on product reviews (θ_S) can.
+Transfer only shows when the source carries signal for the target, and on real data it is
+partial, so the world is designed that way (see DESIGN.md §4). Product and film reviews share
+a generic core of polarity adjectives (`POSITIVE`, `NEGATIVE`: good, dreadful, …), negation and
+contrast ("X, but Y": the second clause decides); each domain also has polarity words of its
+own (`PRODUCT_*`: sturdy, flimsy, …; `FILM_*`: gripping, wooden, …), which a clause uses with
+probability `OWN_SHARE`, and its own nouns. Restaurants use only their own `FOOD_*` adjectives
+(a far source). So a model trained on product reviews (θ_S) reads the film reviews written with
+the core and is near chance on those written with film words: it needs film labels, or
+unlabeled film text (`film_corpus`, domain-adaptive pretraining), to learn them. A pretrained
+English encoder (MiniLM) knows all of these words, as real English words.
 """
 
 from __future__ import annotations
@@ -23,6 +28,30 @@ NEGATIVE = (
 # Adjectives of the restaurant domain: disjoint from the reviews' set (a "far" source).
 FOOD_POSITIVE = "delicious tasty fresh crispy juicy flavorful tender fragrant generous warm".split()
 FOOD_NEGATIVE = "stale greasy soggy salty cold burnt chewy rancid tiny overcooked".split()
+# Each review domain's own polarity words (real English, so a pretrained encoder knows them).
+PRODUCT_POSITIVE = (
+    "sturdy durable reliable responsive lightweight sleek efficient intuitive compact robust "
+    "accurate fast comfortable convenient handy"
+).split()
+PRODUCT_NEGATIVE = (
+    "flimsy broken faulty defective fragile noisy unreliable sluggish leaky overpriced slow "
+    "loose scratched useless glitchy"
+).split()
+FILM_POSITIVE = (
+    "gripping riveting moving touching hilarious suspenseful gorgeous haunting powerful witty "
+    "stunning thrilling heartfelt captivating memorable"
+).split()
+FILM_NEGATIVE = (
+    "predictable wooden cliched forgettable overlong confusing shallow pretentious unfunny "
+    "plodding bloated lifeless hammy derivative melodramatic"
+).split()
+OWN_ADJECTIVES = {"products": (PRODUCT_NEGATIVE, PRODUCT_POSITIVE),
+                  "films": (FILM_NEGATIVE, FILM_POSITIVE)}  # (negative, positive)
+# The probability that a review clause of products or films takes its adjective from the
+# domain's own words rather than from the shared core, tuned so that transfer from products to
+# films is partial (DESIGN.md §4, benchmarks/world.py): θ_S of product reviews reaches ≈ 0.8 on
+# film reviews from 16 labels, and film labels (or film text) are needed for the rest.
+OWN_SHARE = 0.4
 INTENSIFIERS = "very really truly quite extremely so rather fairly".split()
 NEGATIONS = ("not", "never", "hardly", "not at all")
 
@@ -121,18 +150,37 @@ def _fill(template: str, rng: random.Random, domain: str) -> str:
 
 
 def adjectives(domain: str) -> tuple[list[str], list[str]]:
-    """Return the (negative, positive) adjectives a domain's reviews use."""
+    """Return the (negative, positive) core adjectives of a domain: the shared core, or the
+    restaurants' food words (their only ones)."""
     if domain == "restaurants":
         return FOOD_NEGATIVE, FOOD_POSITIVE
     return NEGATIVE, POSITIVE
 
 
-def clause(domain: str, polarity: int, rng: random.Random, negation: float) -> str:
-    """Return one clause about an aspect whose meaning has the given polarity (0 or 1)."""
+def own_adjectives(domain: str) -> tuple[list[str], list[str]]:
+    """Return the (negative, positive) polarity words only a domain's reviews use."""
+    if domain == "restaurants":
+        return FOOD_NEGATIVE, FOOD_POSITIVE
+    return OWN_ADJECTIVES.get(domain, ([], []))
+
+
+def polarity_words() -> tuple[list[str], list[str]]:
+    """Return every (negative, positive) adjective of the world: core, domains', food."""
+    negative = NEGATIVE + PRODUCT_NEGATIVE + FILM_NEGATIVE + FOOD_NEGATIVE
+    return negative, POSITIVE + PRODUCT_POSITIVE + FILM_POSITIVE + FOOD_POSITIVE
+
+
+def clause(domain: str, polarity: int, rng: random.Random, negation: float,
+           own: float = 0.0) -> str:
+    """Return one clause about an aspect whose meaning has the given polarity (0 or 1); its
+    adjective is one of the domain's own words with probability `own`, else of its core."""
     aspect = rng.choice(DOMAINS[domain]["aspects"])
     negated = rng.random() < negation
     word_polarity = 1 - polarity if negated else polarity
-    adj = rng.choice(adjectives(domain)[word_polarity])
+    words = adjectives(domain)
+    if own > 0 and domain in OWN_ADJECTIVES and rng.random() < own:
+        words = OWN_ADJECTIVES[domain]
+    adj = rng.choice(words[word_polarity])
     verb = rng.choice(("is", "was"))
     if negated:
         neg = rng.choice(NEGATIONS)
@@ -154,20 +202,23 @@ def review(
     negation: float = 0.35,
     contrast: float = 0.35,
     opening: float = 0.5,
+    own: float | None = None,
 ) -> tuple[str, bool]:
-    """Return (review text, has_contrast) whose sentiment is `polarity`."""
+    """Return (review text, has_contrast) whose sentiment is `polarity`; each clause uses the
+    domain's own words with probability `own` (default `OWN_SHARE`)."""
+    own = OWN_SHARE if own is None else own
     parts = []
     if rng.random() < opening:
         parts.append(_fill(rng.choice(DOMAINS[domain]["openings"]), rng, domain))
     has_contrast = rng.random() < contrast
     if has_contrast:
-        first = clause(domain, 1 - polarity, rng, negation)
-        parts.append(f"{first} , but {clause(domain, polarity, rng, negation)} .")
+        first = clause(domain, 1 - polarity, rng, negation, own)
+        parts.append(f"{first} , but {clause(domain, polarity, rng, negation, own)} .")
     elif rng.random() < 0.4:
-        parts.append(f"{clause(domain, polarity, rng, negation)} and "
-                     f"{clause(domain, polarity, rng, negation)} .")
+        parts.append(f"{clause(domain, polarity, rng, negation, own)} and "
+                     f"{clause(domain, polarity, rng, negation, own)} .")
     else:
-        parts.append(f"{clause(domain, polarity, rng, negation)} .")
+        parts.append(f"{clause(domain, polarity, rng, negation, own)} .")
     return " ".join(parts), has_contrast
 
 
@@ -243,9 +294,36 @@ def mlm_corpus(n: int, seed: int) -> list[str]:
     return out
 
 
+def film_corpus(n: int, seed: int) -> list[str]:
+    """Return n unlabeled texts of the film domain (for domain-adaptive pretraining).
+
+    Like `mlm_corpus`, but the adjective lists mix the film domain's own words with the shared
+    core ("a must see . gripping , superb and moving ."), so a masked-LM can learn the film
+    words' polarity from the core words beside them; a third of the texts are film reviews.
+    No text carries a label.
+    """
+    rng = random.Random(f"film-corpus/{seed}")
+    out = []
+    for _ in range(n):
+        if rng.random() < 1 / 3:
+            out.append(review("films", rng.randrange(2), rng)[0])
+            continue
+        polarity = rng.randrange(2)
+        k = rng.randint(3, 5)
+        own = rng.randint(1, k - 1)  # at least one film word and one core word
+        words = (rng.sample(OWN_ADJECTIVES["films"][polarity], own)
+                 + rng.sample((NEGATIVE, POSITIVE)[polarity], k - own))
+        rng.shuffle(words)
+        cue, end = rng.choice(VERDICTS[polarity]), rng.choice(VERDICTS[polarity])
+        out.append(f"{cue} . {' , '.join(words[:-1])} and {words[-1]} . {end} .")
+    return out
+
+
+
 def vocabulary() -> list[str]:
     """Return every word the world can write (for the tokenizer and for readers)."""
-    words = set(POSITIVE + NEGATIVE + FOOD_POSITIVE + FOOD_NEGATIVE + INTENSIFIERS)
+    negative, positive = polarity_words()
+    words = set(negative + positive + INTENSIFIERS)
     words.update("not never hardly at all and but the a is was".split())
     for d in DOMAINS.values():
         words.update(d["items"] + d["aspects"])
@@ -285,5 +363,6 @@ def fingerprint() -> str:
 
     sample = [e.text for d in DOMAINS for e in sentiment(d, 20, 0)]
     sample += [e.text for e in topic(20, 0) + contrast(20, 0)] + mlm_corpus(20, 0)
+    sample += film_corpus(20, 0) + [OWN_SHARE]
     sample += sorted(toy_lexicon().items())[:50]
     return hashlib.sha256(repr(sample).encode()).hexdigest()[:12]
