@@ -21,7 +21,7 @@ MARK = "exercises-section"  # the tag of the cells this script owns
 
 EXERCISES = {
     "01_background.ipynb": [
-        ("ch1-label-budget", """**Exercise 1.1 — a fair label budget.** Every curve in this chapter
+        ("ch1-label-budget", """**Exercise: a fair label budget.** Every curve in this chapter
 gives each label budget the same share of each class. Write `label_budget(labels, n, seed)` that
 returns `n` different example indices, `n // classes` from each class, chosen with
 `random.Random(seed)` so the same seed picks the same examples. Check it with
@@ -37,7 +37,7 @@ def label_budget(labels, n, seed):
 tl.exercises.check("ch1-label-budget", label_budget)'''),
     ],
     "02_concepts.ipynb": [
-        ("ch2-mean-pooling", """**Exercise 2.1 — a sentence embedding.** MiniLM turns a text
+        ("ch2-mean-pooling", """**Exercise: a sentence embedding.** MiniLM turns a text
 into one vector by averaging its token vectors, leaving padding out. Write
 `mean_pooling(hidden, attention_mask)` (shapes `(batch, tokens, hidden)` and
 `(batch, tokens)`) and check it with `tl.exercises.check("ch2-mean-pooling", mean_pooling)`.""",
@@ -49,7 +49,7 @@ into one vector by averaging its token vectors, leaving padding out. Write
 tl.exercises.check("ch2-mean-pooling", mean_pooling)'''),
     ],
     "03_math.ipynb": [
-        ("ch3-cross-entropy", """**Exercise 3.1 — the target loss.** $L_T$ in this chapter is
+        ("ch3-cross-entropy", """**Exercise: the target loss.** $L_T$ in this chapter is
 the mean cross-entropy. Write `cross_entropy(logits, labels)` from `log_softmax` (not
 `F.cross_entropy`) and check it with `tl.exercises.check("ch3-cross-entropy", cross_entropy)`.""",
          '''def cross_entropy(logits, labels):
@@ -60,7 +60,7 @@ the mean cross-entropy. Write `cross_entropy(logits, labels)` from `log_softmax`
 tl.exercises.check("ch3-cross-entropy", cross_entropy)'''),
     ],
     "04_code.ipynb": [
-        ("ch4-fresh-optimizer", """**Exercise 4.1 — the optimizer belongs to its model.** The
+        ("ch4-fresh-optimizer", """**Exercise: the optimizer belongs to its model.** The
 seed's recipe reused the source model's optimizer for the target. Write
 `target_optimizer(model, lr)` that returns an AdamW over exactly the target model's parameters,
 and check it with `tl.exercises.check("ch4-fresh-optimizer", target_optimizer)`.""",
@@ -74,7 +74,7 @@ def target_optimizer(model, lr):
 tl.exercises.check("ch4-fresh-optimizer", target_optimizer)'''),
     ],
     "05_applications/ner.ipynb": [
-        ("ch5-align-labels", """**Exercise 5.1 — labels for word pieces.** A word split into
+        ("ch5-align-labels", """**Exercise: labels for word pieces.** A word split into
 pieces keeps its label on the first piece; later pieces and the special tokens get -100, which
 the loss ignores. Write `align_labels(word_ids, word_labels)` (`word_ids` as a fast tokenizer's
 `word_ids()` returns them) and check it with
@@ -90,7 +90,7 @@ the loss ignores. Write `align_labels(word_ids, word_labels)` (`word_ids` as a f
 tl.exercises.check("ch5-align-labels", align_labels)'''),
     ],
     "06_tools.ipynb": [
-        ("ch6-warmup-schedule", """**Exercise 6.1 — the schedule `fit` takes from
+        ("ch6-warmup-schedule", """**Exercise: the schedule `fit` takes from
 Transformers.** Write `linear_warmup(step, total, warmup, lr)`: the learning rate rises linearly
 from 0 to `lr` over `warmup` steps, then falls linearly to 0 at step `total`. Check it against
 `get_linear_schedule_with_warmup` with
@@ -104,7 +104,7 @@ from 0 to `lr` over `warmup` steps, then falls linearly to 0 at step `total`. Ch
 tl.exercises.check("ch6-warmup-schedule", linear_warmup)'''),
     ],
     "07_challenges.ipynb": [
-        ("ch7-freeze-body", """**Exercise 7.1 — a linear probe.** Write `freeze_body(model)` so
+        ("ch7-freeze-body", """**Exercise: a linear probe.** Write `freeze_body(model)` so
 that only the classification head of a BERT classifier trains, and check it with
 `tl.exercises.check("ch7-freeze-body", freeze_body)`.""", '''def freeze_body(model):
     for name, parameter in model.named_parameters():
@@ -114,7 +114,7 @@ that only the classification head of a BERT classifier trains, and check it with
 tl.exercises.check("ch7-freeze-body", freeze_body)'''),
     ],
     "07b_strategies.ipynb": [
-        ("ch7-discriminative-lr", """**Exercise 7.2 — discriminative learning rates (ULMFiT).**
+        ("ch7-discriminative-lr", """**Exercise: discriminative learning rates (ULMFiT).**
 Write `layer_groups(model, lr, decay=2.6)` returning AdamW parameter groups: the head (and
 pooler) at `lr`, the top encoder layer at `lr / 2.6`, each lower layer 2.6 times lower again,
 the embeddings lowest. Check it with
@@ -133,7 +133,7 @@ the embeddings lowest. Check it with
 tl.exercises.check("ch7-discriminative-lr", layer_groups)'''),
     ],
     "08_faq.ipynb": [
-        ("ch8-labels-to-match", """**Exercise 8.1 — how many labels does scratch need?** Given
+        ("ch8-labels-to-match", """**Exercise: how many labels does scratch need?** Given
 label budgets, the scratch model's accuracy at each, and a goal (the transfer model's accuracy
 with few labels), write `labels_to_match(budgets, scratch, goal)`: the smallest budget whose
 scratch accuracy reaches the goal, or `None` when none does. Check it with

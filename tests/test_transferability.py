@@ -1,10 +1,18 @@
-"""Tests of LogME: the fixed-point iteration against a direct maximisation of the evidence."""
+"""Tests of LogME (the fixed-point iteration against a direct maximisation of the evidence) and of
+the vocabulary overlap of two domains."""
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from transfer_lab.transferability import log_evidence, logme, rank_sources
+from transfer_lab.transferability import (
+    domain_overlap,
+    log_evidence,
+    logme,
+    rank_sources,
+    vocabulary_overlap,
+    word_distribution,
+)
 
 
 def direct_max_evidence_per_n(F: np.ndarray, y: np.ndarray) -> float:
@@ -126,3 +134,69 @@ def test_rank_sources_highest_first():
 def test_bad_input_raises_value_error(features, labels, kwargs, match):
     with pytest.raises(ValueError, match=match):
         logme(features, labels, **kwargs)
+
+
+FILMS = ["the plot was dull .", "a brilliant score , but the ending is weak .", "the cast is solid"]
+
+
+def test_identical_domains_overlap_fully():
+    assert vocabulary_overlap(FILMS, FILMS) == pytest.approx(1.0, abs=1e-12)
+    # the same word frequencies in other texts (order, case, punctuation) are the same domain
+    shuffled = [" ".join(reversed(t.upper().split())) + " !" for t in reversed(FILMS)]
+    assert vocabulary_overlap(FILMS, shuffled) == pytest.approx(1.0, abs=1e-12)
+    assert vocabulary_overlap(FILMS * 3, FILMS) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_disjoint_vocabularies_do_not_overlap():
+    assert vocabulary_overlap(FILMS, ["tasty soup", "rude waiter , cold pasta"]) == 0.0
+
+
+def test_overlap_is_the_shared_share_of_word_occurrences():
+    # p_S = {a: 1/2, b: 1/2}, p_T = {a: 1/4, c: 3/4}: Σ min = 1/4 = 1 − total variation
+    assert vocabulary_overlap(["a b"], ["a c c c"]) == pytest.approx(0.25)
+    p = word_distribution(["A a b ."])
+    assert p == pytest.approx({"a": 2 / 3, "b": 1 / 3})
+    assert sum(p.values()) == pytest.approx(1.0)
+
+
+def test_overlap_is_symmetric_and_between_0_and_1():
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    for _ in range(20):
+        a = [" ".join(rng.choice(words, size=8)) for _ in range(5)]
+        b = [" ".join(rng.choice(words[10:], size=8)) for _ in range(5)]
+        value = vocabulary_overlap(a, b)
+        assert 0.0 <= value <= 1.0
+        assert value == pytest.approx(vocabulary_overlap(b, a), abs=1e-12)
+
+
+def test_domain_overlap_of_tasks_is_seeded():
+    near = domain_overlap("product_sentiment", "film_sentiment_plain", n=300, seed=0)
+    assert near == domain_overlap("product_sentiment", "film_sentiment_plain", n=300, seed=0)
+    assert near != domain_overlap("product_sentiment", "film_sentiment_plain", n=300, seed=1)
+    assert domain_overlap("film_sentiment_plain", "film_sentiment_plain", n=300) == (
+        pytest.approx(1.0, abs=1e-12))
+    # the shuffled source has product reviews' very texts, so the same domain overlap
+    assert domain_overlap("product_sentiment_shuffled", "film_sentiment_plain", n=300) == near
+    assert 0.0 < near < 1.0
+
+
+@pytest.mark.parametrize(
+    "source, target, error, match",
+    [
+        ([], FILMS, ValueError, "empty list of texts"),
+        (FILMS, [], ValueError, "empty list of texts"),
+        (FILMS, [" . , !", ""], ValueError, "no words"),
+        ("the plot was dull", FILMS, TypeError, "list of texts"),
+    ],
+)
+def test_overlap_bad_input(source, target, error, match):
+    with pytest.raises(error, match=match):
+        vocabulary_overlap(source, target)
+
+
+def test_domain_overlap_needs_text_tasks():
+    with pytest.raises(ValueError, match="no text column"):
+        domain_overlap("ner_news", "film_sentiment_plain", n=10)
+    with pytest.raises(ValueError, match="unknown task"):
+        domain_overlap("no_such_task", "film_sentiment_plain", n=10)

@@ -25,6 +25,7 @@ from .predict import predict
 from .results import Comparison, Run
 from .tasks import CORPORA, TASKS, Task, get_task
 from .train import Callback, FitState, History, TrainingDiverged, evaluate, fit
+from .transferability import domain_overlap, vocabulary_overlap
 from .userdata import task_from_file
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "TrainConfig", "build_model", "cache_dir", "classification_metrics", "compare",
     "count_parameters", "evaluate", "fit", "get_backbone", "get_task", "load_tokenizer",
     "exercises", "predict", "pretrain_source", "profile", "quiet", "setup_chapter",
-    "task_from_file", "transfer", "TrainingDiverged", "CheckpointError",
+    "task_from_file", "transfer", "TrainingDiverged", "CheckpointError", "domain_overlap",
+    "vocabulary_overlap",
 ]

@@ -265,7 +265,8 @@ def compare(
     task = get_task(target)
     family = family_of(target, model)
     source, init = source or family.source, init or family.init
-    labels, seeds = labels or family.labels, seeds or default_seeds(model)
+    labels = labels or family.labels
+    seeds = default_seeds(model) if seeds is None else seeds
     _check_arguments(source, task, model, init, labels, seeds, theta_S)
     if save and Path(save).exists() and any(Path(save).iterdir()) and not (
             resume and (Path(save) / "theta_T.json").exists()):

@@ -1,15 +1,27 @@
-"""LogME: rank pre-trained sources before fine-tuning (chapter 7, "Challenges").
+"""Rank sources before fine-tuning: LogME, and how related two domains are (ch. 3 and 7).
 
 You, Liu, Wang, Long, "LogME: Practical Assessment of Pre-trained Models for Transfer Learning",
 ICML 2021. For each target column y, the features F (n × D) of a source model explain y by a
 Bayesian linear model y = F w + ε, w ~ N(0, α⁻¹ I), ε ~ N(0, β⁻¹ I). LogME is the maximised log
 marginal evidence log p(y | F, α, β) divided by n, averaged over target columns: higher means the
 features make the labels easier to predict, so the source is a better start for fine-tuning.
+
+Relatedness of two domains 𝒟 = {𝒳, P(X)} (Pan and Yang; chapter 3): `vocabulary_overlap` is
+Σ_w min(p_S(w), p_T(w)), where p(w) is the share of a word among all word occurrences of a
+corpus; it is 1 − the total-variation distance between the two word distributions, 1 for
+identical frequencies and 0 for disjoint vocabularies. `domain_overlap` computes it for two
+registered tasks from seeded samples of their training texts.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Sequence
+
 import numpy as np
+
+WORD = re.compile(r"\w+")  # a word: a run of letters, digits or underscores (punctuation ignored)
 
 
 def log_evidence(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
@@ -133,3 +145,41 @@ def logme(
 def rank_sources(scores: dict[str, float]) -> list[str]:
     """Return the source names sorted by score, highest (most transferable) first."""
     return sorted(scores, key=lambda name: scores[name], reverse=True)
+
+
+def word_distribution(texts: Sequence[str]) -> dict[str, float]:
+    """Return p(w): each lower-cased word's share of all word occurrences in `texts`."""
+    if isinstance(texts, str):
+        raise TypeError("pass a list of texts, not one string (it would be read letter by letter)")
+    if len(texts) == 0:
+        raise ValueError("got an empty list of texts; pass at least one text of the domain")
+    counts = Counter(w for text in texts for w in WORD.findall(str(text).lower()))
+    total = sum(counts.values())
+    if total == 0:
+        raise ValueError(f"the {len(texts)} texts contain no words; pass at least one text "
+                         "with a word in it")
+    return {w: c / total for w, c in counts.items()}
+
+
+def vocabulary_overlap(source_texts: Sequence[str], target_texts: Sequence[str]) -> float:
+    """Return Σ_w min(p_S(w), p_T(w)): 1 for the same word frequencies, 0 for no shared word."""
+    p_S, p_T = word_distribution(source_texts), word_distribution(target_texts)
+    return float(sum(min(p, p_T[w]) for w, p in p_S.items() if w in p_T))
+
+
+def domain_overlap(source: str, target: str, n: int = 2_000, seed: int = 0) -> float:
+    """Return `vocabulary_overlap` of `n` training texts of two tasks, drawn with `seed`.
+
+    Tasks come from `tasks.get_task`; a task whose rows have no `text` column (NER, QA,
+    translation) raises ValueError.
+    """
+    from .tasks import get_task  # the registry imports the world; keep this module light
+
+    texts = []
+    for name in (source, target):
+        rows = get_task(name).load("train", n, seed)
+        if "text" not in rows.column_names:
+            raise ValueError(f"task {name!r} has no text column ({', '.join(rows.column_names)}); "
+                             "pass texts to vocabulary_overlap instead")
+        texts.append(rows["text"])
+    return vocabulary_overlap(*texts)
