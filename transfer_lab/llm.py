@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -69,10 +70,18 @@ def _build_cache(target: Path) -> None:
         if (target / "config.json").exists():  # another process built it while we waited
             return
         path = gguf_file()
-        # dequantize=True gives a plain float model that save_pretrained accepts
-        model = AutoModelForCausalLM.from_pretrained(
-            path.parent, gguf_file=path.name, dtype=torch.float32,
-            quantization_config=GgufConfig(dequantize=True))
+        # dequantize=True gives a plain float model that save_pretrained accepts; the
+        # converter's own progress bar is silenced (a notebook would store it as output)
+        from transformers import modeling_gguf_pytorch_utils as converter
+
+        bar = converter.tqdm
+        converter.tqdm = partial(bar, disable=True)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                path.parent, gguf_file=path.name, dtype=torch.float32,
+                quantization_config=GgufConfig(dequantize=True))
+        finally:
+            converter.tqdm = bar
         tokenizer = _with_pad(AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name))
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
         try:
