@@ -8,12 +8,13 @@ its left-padding collator). Every arm trains the same weights (one load, copied,
 on the same batches in the same order (the Trainer gets fit's sampler) with the same optimizer
 (fused AdamW, weight decay 0.01), linear warmup schedule and clipping. Timing: one process runs
 the arms in turn, round after round, each round in a new order, so drift in the machine's speed
-hits every arm alike; the first step of every run is warm-up, the speed counts the steps after
-it. Reported: examples/s and tokens/s of each arm, fit ÷ Trainer (examples/s, goal ≥ 1.0) and
-fit ÷ bare loop (time, goal ≤ 1.15), per round and as medians, in wall time and in the
-process's CPU time; CPU ÷ wall time (≈ the 2 threads when the arm had the machine to itself)
-shows how much other jobs took; the share of the matmul roof (the FLOP/s of one large matmul,
-`efficiency.matmul_flops`, measured in the same process).
+hits every arm alike; an untimed run first warms the process (without it, whichever arm ran
+first was the slowest of its runs: fit, 13 % below its later ones); the first step of every run
+is warm-up, the speed counts the steps after it. Reported: examples/s and tokens/s of each arm,
+fit ÷ Trainer (examples/s, goal ≥ 1.0) and fit ÷ bare loop (time, goal ≤ 1.15), per round
+and as medians, in wall time and in the process's CPU time; CPU ÷ wall time (≈ the 2 threads
+when the arm had the machine to itself) shows how much other jobs took; the share of the matmul
+roof (the FLOP/s of one large matmul, `efficiency.matmul_flops`, measured in the same process).
 A LoRA step costs ≈ 4 × parameters × tokens FLOPs: forward 2, backward through the activations
 2, no weight gradients for the frozen weights (the adapters' own and attention's score matmuls
 are left out; the tied LM head is counted once, as the embedding). Padded tokens are counted,
@@ -35,7 +36,7 @@ import time
 
 from .common import is_worker, median, save, worker, workers
 
-SIZE = dict(steps=4, batch=8, rounds=3)  # step 1 of every run is warm-up
+SIZE = dict(steps=4, batch=8, rounds=6)  # step 1 of every run is warm-up; each order twice
 ARMS = ("fit", "trainer", "bare")
 LR, WARMUP, CLIP, DECAY = 5e-4, 0.1, 1.0, 0.01
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -203,6 +204,8 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
                                strict=False)][1:]  # fit's batches after the warm-up step
     lengths = [len(ids) for ids in data["input_ids"]]
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    train_arm("bare", with_lora(base), data, collate, 2, batch)  # untimed: warms the allocator
+    gc.collect()
     for r in range(rounds):
         for arm in ARMS[r % 3:] + ARMS[:r % 3]:
             net = with_lora(base)
