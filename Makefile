@@ -47,9 +47,10 @@ unit: install
 notebooks-test: install
 	$(THREADS) $(PY) -m pytest $(PARALLEL) -q $(NBVAL) book --ignore=_build
 
-# unit tests and every notebook (nbval) in one parallel session, so the workers stay busy
+# unit tests and every notebook (nbval) in one parallel session, so the workers stay busy: the
+# notebooks go first, the longest first (tests/conftest.py); the slowest tests are listed at the end
 checks: install
-	$(THREADS) $(PY) -m pytest $(PARALLEL) -q $(NBVAL) tests book --ignore=_build
+	$(THREADS) $(PY) -m pytest $(PARALLEL) -q $(NBVAL) --durations=25 tests book --ignore=_build
 
 test: lint checks html browser
 

@@ -25,3 +25,17 @@ def theta_S_small() -> Path:
                             eval_every=0, progress=False)
     return tl.pretrain_source("product_sentiment", "tiny", "supervised", examples=3000,
                               config=config)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run the notebooks first, the longest first (by benchmarks/results/book.json), so that in
+    `make test` no worker starts a long chapter when the other is nearly done."""
+    import json
+
+    results = Path(__file__).parents[1] / "benchmarks" / "results" / "book.json"
+    if not results.exists():
+        return
+    book = Path(__file__).parents[1] / "book"
+    seconds = {str(book / row["notebook"]): row["seconds"]
+               for row in json.loads(results.read_text())["notebooks"]}
+    items.sort(key=lambda item: -seconds.get(str(item.path), -1))  # stable: cells keep order
