@@ -35,7 +35,7 @@ from . import common
 from .common import save
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
-GOAL_S, LLM_GOAL_S, PEAK_GOAL_MB = 120, 180, 3072
+GOAL_S, LLM_GOAL_S = 120, 180
 LLM_CHAPTERS = ("04b_decoder.ipynb", "04c_instruction.ipynb")
 # Run last in each kernel (and dropped from the saved notebook): the peak memory of the kernel
 # or of the largest process it started and waited for (chapter 6 launches workers). The kernel's

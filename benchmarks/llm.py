@@ -2,19 +2,19 @@
 
     python -m benchmarks.llm
 
-The model of the decoder chapter (LoRA r=8 on q/k/v/o, lr 5e-4, batch 8) learns film reviews
-in the causal family's encoding (chat prompt + answer token, the loss on the answer token alone,
-its left-padding collator). Every arm trains the same weights (one load, copied, LoRA seeded)
-on the same batches in the same order (the Trainer gets fit's sampler) with the same optimizer
+The model of the decoder chapter (LoRA r=8 on q/k/v/o, lr 5e-4, batch 8) learns film reviews in
+the causal family's encoding (chat prompt + answer token, the loss on the answer token alone,
+its left-padding collator). Every arm trains the same weights (one load, copied, LoRA seeded) on
+the same batches in the same order (the Trainer gets fit's sampler) with the same optimizer
 (fused AdamW, weight decay 0.01), linear warmup schedule and clipping. Timing: one process runs
 the arms in turn, round after round, each round in a new order, so drift in the machine's speed
 hits every arm alike; an untimed run first warms the process (without it, whichever arm ran
-first was the slowest of its runs: fit, 13 % below its later ones); the first step of every run
-is warm-up, the speed counts the steps after it. Reported: examples/s and tokens/s of each arm,
-fit ÷ Trainer (examples/s, goal ≥ 1.0) and fit ÷ bare loop (time, goal ≤ 1.15), per round
-and as medians, in wall time and in the process's CPU time; CPU ÷ wall time (≈ the 2 threads
-when the arm had the machine to itself) shows how much other jobs took; the share of the matmul
-roof (the FLOP/s of one large matmul, `efficiency.matmul_flops`, measured in the same process).
+first was the slowest of its runs); the first step of every run is warm-up, the speed counts the
+steps after it. Reported: examples/s and tokens/s of each arm, fit ÷ Trainer (examples/s, goal ≥
+1.0) and fit ÷ bare loop (time, goal ≤ 1.15), per round and as medians, in wall time and in the
+process's CPU time; CPU ÷ wall time (≈ the 2 threads when the arm had the machine to itself)
+shows how much other jobs took; the share of the matmul roof (the FLOP/s of one large matmul,
+`efficiency.matmul_flops`, measured in the same process).
 A LoRA step costs ≈ 4 × parameters × tokens FLOPs: forward 2, backward through the activations
 2, no weight gradients for the frozen weights (the adapters' own and attention's score matmuls
 are left out; the tied LM head is counted once, as the embedding). Padded tokens are counted,

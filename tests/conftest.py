@@ -1,11 +1,13 @@
 """Shared test set-up: offline hub, quiet libraries, a cache for θ_S checkpoints."""
 
+import json
 import os
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-CACHE = Path(__file__).parents[1] / ".cache" / "transfer_lab"
+ROOT = Path(__file__).parents[1]
+CACHE = ROOT / ".cache" / "transfer_lab"
 os.environ.setdefault("TRANSFER_LAB_CACHE", str(CACHE))
 
 import pytest  # noqa: E402
@@ -30,12 +32,9 @@ def theta_S_small() -> Path:
 def pytest_collection_modifyitems(config, items) -> None:
     """Run the notebooks first, the longest first (by benchmarks/results/book.json), so that in
     `make test` no worker starts a long chapter when the other is nearly done."""
-    import json
-
-    results = Path(__file__).parents[1] / "benchmarks" / "results" / "book.json"
+    results = ROOT / "benchmarks" / "results" / "book.json"
     if not results.exists():
         return
-    book = Path(__file__).parents[1] / "book"
-    seconds = {str(book / row["notebook"]): row["seconds"]
+    seconds = {str(ROOT / "book" / row["notebook"]): row["seconds"]
                for row in json.loads(results.read_text())["notebooks"]}
     items.sort(key=lambda item: -seconds.get(str(item.path), -1))  # stable: cells keep order
