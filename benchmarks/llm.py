@@ -14,7 +14,9 @@ steps after it. Reported: examples/s and tokens/s of each arm, fit ÷ Trainer (e
 1.0) and fit ÷ bare loop (time, goal ≤ 1.15), per round and as medians, in wall time and in the
 process's CPU time; CPU ÷ wall time (≈ the 2 threads when the arm had the machine to itself)
 shows how much other jobs took; the share of the matmul roof (the FLOP/s of one large matmul,
-`efficiency.matmul_flops`, measured in the same process).
+`efficiency.matmul_flops`, measured in the same process before and after the rounds, the better
+of the two). A 2-step run of each arm under torch's profiler counts the work itself: the aten
+calls, the matmuls and their self CPU seconds, which no drift in the machine's speed changes.
 A LoRA step costs ≈ 4 × parameters × tokens FLOPs: forward 2, backward through the activations
 2, no weight gradients for the frozen weights (the adapters' own and attention's score matmuls
 are left out; the tied LM head is counted once, as the embedding). Padded tokens are counted,
@@ -36,7 +38,7 @@ import time
 
 from .common import is_worker, median, save, worker, workers
 
-SIZE = dict(steps=4, batch=8, rounds=6)  # step 1 of every run is warm-up; each order twice
+SIZE = dict(steps=6, batch=8, rounds=6)  # step 1 of every run is warm-up; each order twice
 ARMS = ("fit", "trainer", "bare")
 LR, WARMUP, CLIP, DECAY = 5e-4, 0.1, 1.0, 0.01
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -204,6 +206,7 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
                                strict=False)][1:]  # fit's batches after the warm-up step
     lengths = [len(ids) for ids in data["input_ids"]]
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    roof = matmul_flops()  # measured before and after the rounds: the better is the roof
     train_arm("bare", with_lora(base), data, collate, 2, batch)  # untimed: warms the allocator
     gc.collect()
     for r in range(rounds):
@@ -213,13 +216,29 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
             del net
             gc.collect()
     counts = llm.trainable_parameters(with_lora(base))
-    return {"runs": runs, "model": model, "steps": steps, "batch": batch, "rounds": rounds,
+    ops = {arm: operations(arm, with_lora(base), data, collate, batch) for arm in ARMS}
+    return {"runs": runs, "ops": ops, "model": model, "steps": steps, "batch": batch,
+            "rounds": rounds,
             "tokens": sum(int(b["attention_mask"].sum()) for b in timed),
             "padded_tokens": sum(b["input_ids"].numel() for b in timed),
             "length": {"min": min(lengths), "mean": sum(lengths) / len(lengths),
                        "max": max(lengths)},
             "parameters": sum(p.numel() for p in base.parameters()),
-            "trainable": counts["trainable"], "matmul_flops_per_s": matmul_flops()}
+            "trainable": counts["trainable"], "matmul_flops_per_s": max(roof, matmul_flops())}
+
+
+def operations(arm: str, net, data, collate, batch: int) -> dict:
+    """Return what torch's profiler counts in a 2-step run of one arm: the aten calls, the
+    matmuls and their self CPU seconds (the same work in every arm, whatever the clock says)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_arm(arm, net, data, collate, 2, batch)
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    mm = [e for e in events if e.key in ("aten::mm", "aten::bmm", "aten::addmm")]
+    return {"aten_calls": sum(e.count for e in events), "matmul_calls": sum(e.count for e in mm),
+            "self_cpu_seconds": sum(e.self_cpu_time_total for e in events) / 1e6,
+            "matmul_self_cpu_seconds": sum(e.self_cpu_time_total for e in mm) / 1e6}
 
 
 def memory(arm: str, steps: int, batch: int, cache: str, model: str = "smollm2") -> dict:
@@ -283,7 +302,10 @@ def summarize(timed: dict, loads: dict | None = None, peaks: dict | None = None)
     first = [m["first_loss"] for m in med.values()]
     out = {key: timed[key] for key in ("model", "steps", "batch", "rounds", "tokens",
                                        "padded_tokens", "length", "parameters", "trainable",
-                                       "matmul_flops_per_s")}
+                                       "matmul_flops_per_s", "ops")}
+    ops = timed["ops"]
+    out["fit_over_trainer_ops"] = {key: ops["fit"][key] / ops["trainer"][key]
+                                   for key in ops["fit"]}
     out.update({"flops_per_step": flops_per_step, "median": med, "runs": runs,
                 "fit_over_trainer_examples_per_s":
                     med["fit"]["examples_per_s"] / med["trainer"]["examples_per_s"],
@@ -326,6 +348,9 @@ def main() -> dict:
           f"fit/bare time = {out['fit_over_bare_time']:.2f} (goal <= 1.15, rounds "
           f"{[round(x, 2) for x in out['per_round']['fit_over_bare_time']]}); CPU time fit/Trainer "
           f"{out['fit_over_trainer_cpu_time']:.2f}, fit/bare {out['fit_over_bare_cpu_time']:.2f}; "
+          f"profiled fit/Trainer: aten calls {out['fit_over_trainer_ops']['aten_calls']:.3f}, "
+          f"matmuls {out['fit_over_trainer_ops']['matmul_calls']:.3f}, self CPU "
+          f"{out['fit_over_trainer_ops']['self_cpu_seconds']:.3f}; "
           f"tokens/s fit "
           f"{med['fit']['tokens_per_s']:.0f}; {med['fit']['fraction_of_matmul']:.1%} of the "
           f"matmul's {out['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s; peak RSS MiB "

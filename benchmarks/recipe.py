@@ -38,10 +38,12 @@ def recipes(quick: bool) -> dict:
 
 def main(quick: bool = False) -> dict:
     """Fine-tune the pretrained arm with every recipe and seed; save and print the summary."""
+    import transfer_lab as tl
     from transfer_lab import pipeline
     from transfer_lab.models import get_backbone, load_tokenizer
     from transfer_lab.results import ci95
 
+    tl.quiet()  # no load report per run (the pretrained arm's new head is expected)
     theta = str(get_backbone(MODEL).path())
     tokenizer = load_tokenizer(theta)
     seeds = range(1 if quick else 3)

@@ -41,6 +41,10 @@ def test_summary_holds_finite_ratios_and_the_roof(timed):
                 "peak_rss_mb"} <= set(m)
         assert math.isfinite(m["tokens_per_s"]) and 0 < m["fraction_of_matmul"] < 10
     assert out["load"] == loads and out["first_loss_spread"] < 1e-5
+    assert set(out["ops"]) == set(bench.ARMS)
+    for arm, ops in out["ops"].items():  # every arm multiplies the same matrices
+        assert ops["matmul_calls"] == out["ops"]["bare"]["matmul_calls"] > 0, out["ops"]
+        assert ops["aten_calls"] >= ops["matmul_calls"] and ops["self_cpu_seconds"] > 0, arm
 
 
 def test_one_timed_step_is_refused():
