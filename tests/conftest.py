@@ -36,11 +36,16 @@ OUTPUT_TIMEOUT_S = 60
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Run the notebooks first, the longest first (by benchmarks/results/book.json), so that in
-    `make test` no worker starts a long chapter when the other is nearly done."""
+    """Give nbval's cells a longer wait for their last outputs, and run the notebooks first."""
     for item in items:
         if hasattr(item, "output_timeout"):  # an nbval cell
             item.output_timeout = OUTPUT_TIMEOUT_S
+    _longest_first(items)
+
+
+def _longest_first(items) -> None:
+    """Sort the notebooks first, the longest first (by benchmarks/results/book.json), so that in
+    `make test` no worker starts a long chapter when the other is nearly done."""
     results = ROOT / "benchmarks" / "results" / "book.json"
     if not results.exists():
         return
