@@ -2,25 +2,27 @@
 
     python -m benchmarks.llm
 
-The model of the decoder chapter (LoRA r=8 on q/k/v/o, lr 5e-4, batch 8) learns film reviews in
-the causal family's encoding (chat prompt + answer token, the loss on the answer token alone,
-its left-padding collator). Every arm trains the same weights (one load, copied, LoRA seeded) on
-the same batches in the same order (the Trainer gets fit's sampler) with the same optimizer
-(fused AdamW, weight decay 0.01), linear warmup schedule and clipping. Timing: one process runs
-the arms in turn, round after round, each round in a new order, so drift in the machine's speed
-hits every arm alike; an untimed run first warms the process (without it, whichever arm ran
-first was the slowest of its runs); the first step of every run is warm-up, the speed counts the
-steps after it. Reported: examples/s and tokens/s of each arm, fit ÷ Trainer (examples/s, goal ≥
-1.0) and fit ÷ bare loop (time, goal ≤ 1.15), per round and as medians, in wall time and in the
-process's CPU time; CPU ÷ wall time (≈ the 2 threads when the arm had the machine to itself)
-shows how much other jobs took; the share of the matmul roof (the FLOP/s of one large matmul,
-`efficiency.matmul_flops`, measured in the same process before and after the rounds, the better
-of the two). A 2-step run of each arm under torch's profiler counts the work itself: the aten
-calls, the matmuls and their self CPU seconds, which no drift in the machine's speed changes.
-A LoRA step costs ≈ 4 × parameters × tokens FLOPs: forward 2, backward through the activations
-2, no weight gradients for the frozen weights (the adapters' own and attention's score matmuls
-are left out; the tied LM head is counted once, as the embedding). Padded tokens are counted,
-since the model computes them.
+The model of the decoder chapter (LoRA r=8 on q/k/v/o, lr 5e-4, batch 8) learns film reviews in the
+causal family's encoding (chat prompt + answer token, the loss on the answer token alone, its
+collator that packs a batch into one row, the prompts' shared start once). Every arm trains the same
+weights (one load, copied, LoRA seeded) on the same batches in the same order (the Trainer gets
+fit's sampler) with the same optimizer (fused AdamW, weight decay 0.01), linear warmup schedule and
+clipping. Timing: one process runs the arms in turn, round after round, each round in a new order,
+so drift in the machine's speed hits every arm alike; an untimed run first warms the process
+(without it, whichever arm ran first was the slowest of its runs); the first step of every run is
+warm-up, the speed counts the steps after it. Reported: examples/s and tokens/s of each arm, fit ÷
+Trainer (examples/s, goal ≥ 1.0) and fit ÷ bare loop (time, goal ≤ 1.15), per round and as medians,
+in wall time and in the process's CPU time; CPU ÷ wall time (≈ the 2 threads when the arm had the
+machine to itself) shows how much other jobs took; the share of the matmul roof (the FLOP/s of one
+large matmul, `efficiency.matmul_flops`, measured in the same process before and after the rounds,
+the better of the two). A 2-step run of each arm under torch's profiler counts the work itself: the
+aten calls, the matmuls and their self CPU seconds, which no drift in the machine's speed changes. A
+LoRA step costs ≈ 4 × parameters × tokens FLOPs: forward 2, backward through the activations 2, no
+weight gradients for the frozen weights (the adapters' own and attention's score matmuls are left
+out). The body's weights count at every token the model computes (the packed rows: the shared
+start once a batch), the tied LM head only at the positions whose logits are kept (two an example);
+the embedding lookup costs none. tokens/s counts the tokens the examples hold (each prompt whole),
+the work a padded batch would do without its pads.
 Peak RSS: one fresh process per arm (and one that only loads), all side by side. Load time:
 `llm.load_smollm2()` in fresh processes on an empty temp TRANSFER_LAB_CACHE (the GGUF file is
 dequantized and cached), then twice more on that cache (goal: cached ≤ 3 s).
@@ -56,7 +58,7 @@ def encode(tokenizer, n: int):
 
 
 def collator(tokenizer):
-    """Return the causal family's collator (right padding, labels padded with -100)."""
+    """Return the causal family's collator (a batch packed into one row, the answers' labels)."""
     from transfer_lab.families.causal import CausalLM
 
     return CausalLM().collator(tokenizer)
@@ -202,8 +204,8 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
     tl.quiet()
     base, tokenizer = _model(model)
     data, collate = encode(tokenizer, steps * batch), collator(tokenizer)
-    timed = [b for _, b in zip(range(steps), loader(data, batch, collate, shuffle=True, seed=0),
-                               strict=False)][1:]  # fit's batches after the warm-up step
+    timed = [b for _, b in zip(range(steps), loader(data, batch, list, shuffle=True, seed=0),
+                               strict=False)][1:]  # fit's examples after the warm-up step
     lengths = [len(ids) for ids in data["input_ids"]]
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     roof = matmul_flops()  # measured before and after the rounds: the better is the roof
@@ -219,11 +221,13 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
     ops = {arm: operations(arm, with_lora(base), data, collate, batch) for arm in ARMS}
     return {"runs": runs, "ops": ops, "model": model, "steps": steps, "batch": batch,
             "rounds": rounds,
-            "tokens": sum(int(b["attention_mask"].sum()) for b in timed),
-            "padded_tokens": sum(b["input_ids"].numel() for b in timed),
+            "tokens": sum(len(x["input_ids"]) for b in timed for x in b),
+            "computed_tokens": sum(collate(b)["input_ids"].numel() for b in timed),
+            "kept_positions": sum(collate(b)["logits_to_keep"].numel() for b in timed),
             "length": {"min": min(lengths), "mean": sum(lengths) / len(lengths),
                        "max": max(lengths)},
             "parameters": sum(p.numel() for p in base.parameters()),
+            "head_parameters": base.get_output_embeddings().weight.numel(),
             "trainable": counts["trainable"], "matmul_flops_per_s": max(roof, matmul_flops())}
 
 
@@ -278,11 +282,14 @@ def summarize(timed: dict, loads: dict | None = None, peaks: dict | None = None)
     med = {arm: {k: median([x[k] for x in v]) for k in v[0] if k != "round"}
            for arm, v in runs.items()}
     timed_steps = timed["steps"] - 1
-    flops_per_step = (FLOPS_PER_PARAMETER_TOKEN * timed["parameters"] * timed["padded_tokens"]
+    body = timed["parameters"] - timed["head_parameters"]  # the LM head is tied to the embedding
+    flops_per_step = (FLOPS_PER_PARAMETER_TOKEN * (body * timed["computed_tokens"]
+                                                   + timed["head_parameters"]
+                                                   * timed["kept_positions"])
                       / timed_steps)
     for arm, m in med.items():
         m["tokens_per_s"] = timed["tokens"] / m["steady_seconds"]
-        m["padded_tokens_per_s"] = timed["padded_tokens"] / m["steady_seconds"]
+        m["computed_tokens_per_s"] = timed["computed_tokens"] / m["steady_seconds"]
         m["seconds_per_step"] = m["steady_seconds"] / timed_steps
         m["cpu_over_wall"] = m["steady_cpu_seconds"] / m["steady_seconds"]  # threads busy
         m["flops_per_s"] = flops_per_step / m["seconds_per_step"]
@@ -301,7 +308,8 @@ def summarize(timed: dict, loads: dict | None = None, peaks: dict | None = None)
               / med[arm]["examples_per_s"] for arm, v in runs.items()}
     first = [m["first_loss"] for m in med.values()]
     out = {key: timed[key] for key in ("model", "steps", "batch", "rounds", "tokens",
-                                       "padded_tokens", "length", "parameters", "trainable",
+                                       "computed_tokens", "kept_positions", "length", "parameters",
+                                       "head_parameters", "trainable",
                                        "matmul_flops_per_s", "ops")}
     ops = timed["ops"]
     out["fit_over_trainer_ops"] = {key: ops["fit"][key] / ops["trainer"][key]

@@ -24,7 +24,8 @@ def test_every_arm_trains_the_same_weights_on_the_same_batches(timed):
     assert max(last) - min(last) < 1e-4, runs
     for r in runs.values():
         assert 0 < r["steady_seconds"] < r["seconds"] and r["steady_cpu_seconds"] > 0
-    assert timed["padded_tokens"] >= timed["tokens"] > 0 and timed["trainable"] > 0
+    # packed: the shared start is computed once a batch, so fewer tokens than the examples hold
+    assert 0 < timed["computed_tokens"] < timed["tokens"] and timed["trainable"] > 0
 
 
 def test_summary_holds_finite_ratios_and_the_roof(timed):

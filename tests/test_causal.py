@@ -86,20 +86,23 @@ def test_encode_cuts_the_middle_of_a_long_prompt(family, task, tokenizer):
     assert text.endswith(f"boring .\n{INSTRUCTION}<|im_end|>\n{HEADER}negative")  # and its end
 
 
-def test_collator_pads_on_the_left_and_keeps_the_answer(family, task, tokenizer):
+def test_collator_packs_the_shared_start_once_and_keeps_the_answers(family, task, tokenizer):
     encoded = family.encode(rows(REVIEWS[:2], [1, 0]), tokenizer, task, max_length=128)
-    lengths = [len(ids) for ids in encoded["input_ids"]]
+    ids = [list(x) for x in encoded["input_ids"]]
+    shared = llm.shared_prefix(ids)
+    assert tokenizer.decode(ids[0][:shared]).startswith("<|im_start|>system")  # the template's
     batch = family.collator(tokenizer)([encoded[0], encoded[1]])
-    assert batch["input_ids"].shape == (2, max(lengths)) and batch["logits_to_keep"] == 2
-    short, pad = lengths.index(min(lengths)), max(lengths) - min(lengths)
-    assert pad > 0
-    assert batch["attention_mask"][short, :pad].eq(0).all()
-    assert batch["attention_mask"][short, pad:].eq(1).all()
-    assert batch["input_ids"][short, :pad].eq(tokenizer.pad_token_id).all()
-    assert batch["position_ids"][short, pad:].tolist() == list(range(min(lengths)))
+    assert batch["input_ids"].tolist() == [ids[0] + ids[1][shared:]]  # the start once, no pads
+    assert batch["position_ids"].tolist() == [list(range(len(ids[0])))
+                                              + list(range(shared, len(ids[1])))]
     answers = llm.label_token_ids(tokenizer, task.labels)
-    assert batch["labels"].tolist() == [[-100, answers[1]], [-100, answers[0]]]
-    assert batch["input_ids"][:, -1].tolist() == [answers[1], answers[0]]  # answers come last
+    assert batch["labels"].tolist() == [[-100, answers[1], -100, answers[0]]]
+    kept = batch["logits_to_keep"].tolist()
+    assert batch["input_ids"][0, kept[1::2]].tolist() == [answers[1], answers[0]]
+    assert kept[0::2] == [k - 1 for k in kept[1::2]]  # the positions that predict the answers
+    mask = batch["attention_mask"][0, 0] == 0  # 0: may attend
+    second = len(ids[0])  # the first token of the second review's rest
+    assert mask[second, :shared].all() and not mask[second, shared:second].any()
 
 
 def test_collator_refuses_labels_before_the_answer(family, tokenizer):
@@ -112,13 +115,17 @@ def test_the_loss_is_the_answer_tokens_cross_entropy(family, task, tokenizer):
     encoded = family.encode(rows(REVIEWS[:3], [1, 0, 0]), tokenizer, task, max_length=128)
     batch = family.collator(tokenizer)([encoded[i] for i in range(3)])
     answers = llm.label_token_ids(tokenizer, task.labels)
-    with torch.no_grad():
-        loss = model(**batch).loss
-        picked = []
-        for example, label in zip(encoded, (1, 0, 0), strict=True):  # each alone, unpadded
-            logits = model(input_ids=torch.tensor([example["input_ids"]])).logits
-            picked.append(-logits[0, -2].log_softmax(-1)[answers[label]])
-    assert torch.allclose(loss, torch.stack(picked).mean(), atol=1e-4)
+    loss = model(**batch).loss
+    packed = torch.autograd.grad(loss, list(model.parameters()))
+    picked = []
+    for example, label in zip(encoded, (1, 0, 0), strict=True):  # each alone, unpadded
+        logits = model(input_ids=torch.tensor([example["input_ids"]])).logits
+        picked.append(-logits[0, -2].log_softmax(-1)[answers[label]])
+    alone = torch.stack(picked).mean()
+    assert torch.allclose(loss, alone, atol=1e-4)
+    for mine, theirs in zip(packed, torch.autograd.grad(alone, list(model.parameters())),
+                            strict=True):  # the same gradient: the packing is exact
+        assert torch.allclose(mine, theirs, atol=1e-5)
 
 
 def test_fit_trains_the_tiny_model_on_the_answers(family, task, tokenizer, theta):

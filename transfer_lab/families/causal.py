@@ -35,28 +35,28 @@ GENERIC_INSTRUCTION = "Which of these labels fits the text: {labels}? Answer wit
 
 
 class AnswerCollator:
-    """Pad a batch of prompt + answer on the left and ask the model for two positions' logits.
+    """Pack a batch of prompt + answer into one row; ask for the logits around each answer.
 
-    Left padding puts every answer token last, so the LM head runs at the last two positions
-    only (`logits_to_keep=2`: the logits at the assistant header predict the answer) instead of
-    at every position over a 49k-token vocabulary: a training step is about 20 % faster on a
-    CPU. Position ids count from each prompt's first real token, as in `llm.score_labels`.
+    `llm.pack` puts the prompts' shared start (the system message and the start of the user
+    turn, ≈ 26 of ≈ 60 tokens of a film review's prompt) in the row once and each prompt's
+    rest after it, with an attention mask that keeps the examples apart: the loss and its
+    gradient are the padded batch's, and a SmolLM2 LoRA step is ≈ 40 % faster on a CPU. The LM
+    head runs at two positions per example only (`logits_to_keep`: the last prompt token,
+    whose logits predict the answer, and the answer, labelled -100), not at every position over
+    a 49k-token vocabulary.
     """
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
     def __call__(self, features: list[dict]) -> dict:
-        """Return input ids, mask, position ids, and the labels of the last two positions."""
+        """Return the packed input ids, mask and position ids, and the answers' labels."""
         for f in features:
-            if any(label != -100 for label in f["labels"][:-1]):
-                raise ValueError("AnswerCollator trains on the last token only; encode the "
-                                 "examples with CausalLM.encode")
-        input_ids, mask = llm.pad_left([list(f["input_ids"]) for f in features], self.pad_id)
-        labels = torch.tensor([[-100, f["labels"][-1]] for f in features])
-        return {"input_ids": input_ids, "attention_mask": mask,
-                "position_ids": (mask.cumsum(-1) - 1).clamp(min=0), "labels": labels,
-                "logits_to_keep": 2}
+            if len(f["input_ids"]) < 2 or any(label != -100 for label in f["labels"][:-1]):
+                raise ValueError("AnswerCollator trains on the last token only (the answer after "
+                                 "a prompt); encode the examples with CausalLM.encode")
+        row = llm.pack([list(f["input_ids"]) for f in features])
+        ends = row.pop("ends")
+        labels = [x for f in features for x in (-100, f["labels"][-1])]
+        return {**row, "labels": torch.tensor([labels]),
+                "logits_to_keep": torch.tensor([x for end in ends for x in (end - 1, end)])}
 
 
 class CausalLM(TaskFamily):
@@ -142,8 +142,8 @@ class CausalLM(TaskFamily):
         return Dataset.from_dict(rows)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> AnswerCollator:
-        """Return the collator that pads on the left and keeps the answer's logits only."""
-        return AnswerCollator(tokenizer.pad_token_id)
+        """Return the collator that packs a batch into one row and keeps the answers' logits."""
+        return AnswerCollator()
 
     def evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                    config: TrainConfig, examples=(), calibration=()) -> EvaluateFn:
