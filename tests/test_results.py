@@ -2,7 +2,7 @@
 
 import pytest
 
-from transfer_lab.results import Comparison
+from transfer_lab.results import Comparison, ci95
 
 
 def comparison(transfer, baseline):
@@ -34,3 +34,12 @@ def test_verdict_follows_the_paired_interval(transfer, baseline, verdict):
     if len(transfer) > 1:
         words = {"better than": "transfer better", "worse than": "transfer worse"}
         assert words.get(verdict, "indistinguishable") in result.table()
+
+
+def test_intervals_stay_inside_the_metrics_range():
+    result = comparison([1.0, 0.95, 1.0], [0.02, 0.0, 0.05])  # near both ends of accuracy
+    (t_lo, t_hi), (b_lo, b_hi) = (result.summary()[arm]["score"]["ci95"]
+                                  for arm in ("transfer", "bow"))
+    assert t_hi == 1.0 and 0.8 < t_lo < 0.983 and b_lo == 0.0 and 0.023 < b_hi < 0.2
+    assert ci95([1.0, 0.95, 1.0])[1] > 1.0  # the bare t-interval reaches past the bound
+    assert "1.000]" in result.table() and "[0.000," in result.table()

@@ -19,16 +19,21 @@ from .families import TaskFamily, get_family
 from .train import History
 
 
-def ci95(values) -> tuple[float, float]:
+def ci95(values, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
     """Return the 95 % confidence interval of the mean of `values` (Student's t, n − 1 dof).
 
-    With one value there is no spread to estimate: the interval is (nan, nan).
+    With one value there is no spread to estimate: the interval is (nan, nan). With `bounds`,
+    the range the metric can take (accuracy: 0 to 1), the ends are cut to it: with few seeds
+    near a bound the t-interval reaches past it, where the mean cannot be.
     """
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return float("nan"), float("nan")
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
+    low, high = values.mean() - half, values.mean() + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return float(low), float(high)
 
 
 @dataclass
@@ -95,7 +100,12 @@ class Comparison:
         return self.difference()
 
     def summary(self, metric: str = "score") -> dict:
-        """Return {arm: {metric: {"mean", "std", "ci95"}}} over seeds (std with n − 1)."""
+        """Return {arm: {metric: {"mean", "std", "ci95"}}} over seeds (std with n − 1).
+
+        The intervals of the family's metrics are cut to their range (`TaskFamily.bounds`).
+        """
+        kind = self.task_family
+        bounds = kind.bounds if metric == "score" or metric in kind.columns else None
         out = {}
         for arm, runs in self.arms.items():
             if not runs:  # not run yet (a comparison in progress)
@@ -103,7 +113,7 @@ class Comparison:
             values = np.array([r[metric] for r in runs], dtype=float)
             std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             out[arm] = {metric: {"mean": float(values.mean()), "std": std,
-                                 "ci95": list(ci95(values))}}
+                                 "ci95": list(ci95(values, bounds))}}
         return out
 
     def differences(self, metric: str = "score", arm: str = "transfer") -> dict:

@@ -33,6 +33,7 @@ class TaskFamily:
     higher_is_better: ClassVar[bool] = True
     columns: ClassVar[dict[str, str]]  # metric → its title in `Comparison.table`
     points: ClassVar[float] = 100.0  # factor from the metric to points (1: already 0..100)
+    bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)  # the range of the metrics in `columns`
     unit: ClassVar[str] = "labels"  # what one training example of the target is
     source: ClassVar[str]  # default source task (or corpus, for a masked-LM θ_S)
     target: ClassVar[str]  # default target task

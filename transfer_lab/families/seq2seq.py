@@ -27,6 +27,7 @@ class Seq2Seq(TaskFamily):
     metric = "bleu"
     columns = {"bleu": "BLEU", "chrf": "chrF", "exact_match": "exact %"}
     points = 1.0  # sacrebleu's scores are 0..100
+    bounds = (0.0, 100.0)
     unit = "training pairs"
     source, target = "bilingual", "toy_translation"
     init = "mlm"  # θ_S: a masked-LM on unaligned text of both languages

@@ -23,6 +23,7 @@ class ExtractiveQA(TaskFamily):
     metric = "f1"
     columns = {"exact_match": "exact match", "f1": "F1"}
     points = 1.0  # SQuAD scores are already 0..100
+    bounds = (0.0, 100.0)
     unit = "labelled questions"
     source, target = "qa_people", "qa_orgs"
     labels = 128
