@@ -39,7 +39,7 @@ html:
 	@echo "open _build/html/index.html"
 
 lint: install
-	$(PY) -m ruff check transfer_lab tests scripts benchmarks
+	$(PY) -m ruff check transfer_lab tests scripts benchmarks book/conftest.py
 
 unit: install
 	$(THREADS) $(PY) -m pytest $(PARALLEL) tests -q
