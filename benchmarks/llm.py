@@ -218,12 +218,13 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
             del net
             gc.collect()
     counts = llm.trainable_parameters(with_lora(base))
+    packed = [collate(b) for b in timed]
     ops = {arm: operations(arm, with_lora(base), data, collate, batch) for arm in ARMS}
     return {"runs": runs, "ops": ops, "model": model, "steps": steps, "batch": batch,
             "rounds": rounds,
             "tokens": sum(len(x["input_ids"]) for b in timed for x in b),
-            "computed_tokens": sum(collate(b)["input_ids"].numel() for b in timed),
-            "kept_positions": sum(collate(b)["logits_to_keep"].numel() for b in timed),
+            "computed_tokens": sum(b["input_ids"].numel() for b in packed),
+            "kept_positions": sum(b["logits_to_keep"].numel() for b in packed),
             "length": {"min": min(lengths), "mean": sum(lengths) / len(lengths),
                        "max": max(lengths)},
             "parameters": sum(p.numel() for p in base.parameters()),

@@ -30,13 +30,9 @@ def theta_S_small() -> Path:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Run the notebooks first (book/conftest.py gives their cells a longer output wait)."""
-    _longest_first(items)
-
-
-def _longest_first(items) -> None:
-    """Sort the notebooks first, the longest first (by benchmarks/results/book.json), so that in
-    `make test` no worker starts a long chapter when the other is nearly done."""
+    """Run the notebooks first, the longest first (by benchmarks/results/book.json), so that in
+    `make test` no worker starts a long chapter when the other is nearly done (book/conftest.py
+    gives their cells a longer output wait)."""
     results = ROOT / "benchmarks" / "results" / "book.json"
     if not results.exists():
         return

@@ -225,13 +225,12 @@ def test_shared_prefix_counts_the_common_tokens():
 def test_pack_gives_each_sequence_the_logits_it_has_alone(tokenizer, tiny):
     prompts = few_shot_prompts(tokenizer, TEXTS)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    row = llm.pack(encoded)
+    row, ends = llm.pack(encoded)
     shared = llm.shared_prefix(encoded)
     assert row["input_ids"].shape == (1, shared + sum(len(ids) - shared for ids in encoded))
     with torch.no_grad():
         for parameter in tiny.parameters():
             parameter.mul_(3)  # sharper than a fresh init, so a leak between examples would show
-        ends = row.pop("ends")
         packed = tiny(**row).logits[0]
         for ids, end in zip(encoded, ends, strict=True):
             alone = tiny(input_ids=torch.tensor([ids])).logits[0]
@@ -243,10 +242,9 @@ def test_pack_gives_each_sequence_the_logits_it_has_alone(tokenizer, tiny):
 
 def test_pack_without_a_shared_start_keeps_sequences_apart(tiny):
     encoded = [[5, 6, 7], [8, 9], [5, 6, 7, 10]]  # shorter shared starts than MIN_PREFIX
-    row = llm.pack(encoded)
+    row, ends = llm.pack(encoded)
     assert row["input_ids"].tolist() == [[5, 6, 7, 8, 9, 5, 6, 7, 10]]
-    assert row["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1, 2, 3]] and row.pop("ends") == [
-        2, 4, 8]
+    assert row["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1, 2, 3]] and ends == [2, 4, 8]
     with torch.no_grad():
         packed = tiny(**row).logits[0]
         alone = tiny(input_ids=torch.tensor([encoded[2]])).logits[0]

@@ -313,16 +313,16 @@ def _prefix_cache(model, ids: list[int], device):
     return out.cache
 
 
-def pack(sequences: Sequence[Sequence[int]]) -> dict:
-    """Return the sequences as one row: the tokens they all start with once, then each one's rest.
+def pack(sequences: Sequence[Sequence[int]]) -> tuple[dict, list[int]]:
+    """Return the sequences as one row of model inputs, and the index of each one's last token.
 
-    The attention mask (4-D, additive) lets a token see the shared start and the earlier tokens
-    of its own sequence only, and each rest's position ids continue from the shared start, so
-    every token gets the hidden state it would get alone: the logits, the loss and its gradient
-    equal the padded batch's up to rounding, for fewer tokens (SmolLM2's system message once,
-    not once per example) and no padding. Attention then costs (row length)² instead of
-    batch × length², which is small beside the matmuls for the family's batches (8 × ≈ 60
-    tokens). `ends[i]` is the index of sequence i's last token in the row.
+    The row holds the tokens they all start with once, then each one's rest. The attention mask
+    (4-D, additive) lets a token see the shared start and the earlier tokens of its own sequence
+    only, and each rest's position ids continue from the shared start, so every token gets the
+    hidden state it would get alone: the logits, the loss and its gradient equal the padded
+    batch's up to rounding, for fewer tokens (SmolLM2's system message once, not once per
+    example) and no padding. Attention then costs (row length)² instead of batch × length²,
+    which is small beside the matmuls for the family's batches (8 × ≈ 60 tokens).
     """
     shared = shared_prefix(sequences)
     ids, positions, spans = list(sequences[0][:shared]), list(range(shared)), []
@@ -336,8 +336,9 @@ def pack(sequences: Sequence[Sequence[int]]) -> dict:
         own[start:end, start:end] = True
     allowed = own & torch.ones_like(own).tril()  # and only what came before it
     mask = torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
-    return {"input_ids": torch.tensor([ids]), "attention_mask": mask[None, None],
-            "position_ids": torch.tensor([positions]), "ends": [end - 1 for _, end in spans]}
+    row = {"input_ids": torch.tensor([ids]), "attention_mask": mask[None, None],
+           "position_ids": torch.tensor([positions])}
+    return row, [end - 1 for _, end in spans]
 
 
 def pad_left(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,7 +40,8 @@ class AnswerCollator:
     `llm.pack` puts the prompts' shared start (the system message and the start of the user
     turn, ≈ 26 of ≈ 60 tokens of a film review's prompt) in the row once and each prompt's
     rest after it, with an attention mask that keeps the examples apart: the loss and its
-    gradient are the padded batch's, and a SmolLM2 LoRA step is ≈ 40 % faster on a CPU. The LM
+    gradient are the padded batch's, and a SmolLM2 LoRA step in `fit` takes ≈ 30 % less time
+    on a CPU. The LM
     head runs at two positions per example only (`logits_to_keep`: the last prompt token,
     whose logits predict the answer, and the answer, labelled -100), not at every position over
     a 49k-token vocabulary.
@@ -52,8 +53,7 @@ class AnswerCollator:
             if len(f["input_ids"]) < 2 or any(label != -100 for label in f["labels"][:-1]):
                 raise ValueError("AnswerCollator trains on the last token only (the answer after "
                                  "a prompt); encode the examples with CausalLM.encode")
-        row = llm.pack([list(f["input_ids"]) for f in features])
-        ends = row.pop("ends")
+        row, ends = llm.pack([list(f["input_ids"]) for f in features])
         labels = [x for f in features for x in (-100, f["labels"][-1])]
         return {**row, "labels": torch.tensor([labels]),
                 "logits_to_keep": torch.tensor([x for end in ends for x in (end - 1, end)])}
