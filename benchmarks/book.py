@@ -14,7 +14,9 @@ are split between the kernels by the last run's times, so that the kernels finis
 each kernel runs its share in reading order, so that, as on a reader's first pass, a θ_S is as a
 rule trained by the first chapter that needs it. A chapter that needs a θ_S or a curve run that
 another one is making waits for it (the cache's lock) and reads it. The appendix runs last,
-alone, so that it shows the whole book.
+alone, so that it shows the whole book. The dense-matmul speed is measured before and after
+(`matmul_gflops`): the same code took 1.2× longer on a day this machine's matmul was half as
+fast, so times of two runs compare only beside it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import nbformat
 
 from . import common
 from .common import save
+from .efficiency import matmul_flops
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 GOAL_S, LLM_GOAL_S = 120, 180
@@ -148,6 +151,7 @@ def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = Non
             list(pool.map(play, range(jobs), lanes(chapters, jobs)))
         for nb in last:
             play(0, [nb])
+    book.roof.append(matmul_flops())
     r = book.result()
     over = [row["notebook"] for row in r["notebooks"] if row["seconds"] > row["goal_seconds"]]
     print(f"{'all (' + str(jobs) + ' at a time)':<40}{r['total_seconds']:>7.1f} s"
@@ -162,6 +166,8 @@ class Book:
 
     def __init__(self, jobs: int, threads: int):
         self.jobs, self.threads, self.rows = jobs, threads, []
+        # the machine's speed before (and after) the run: times of two days compare through it
+        self.roof = [matmul_flops()]
         self.start, self.lock = time.perf_counter(), threading.Lock()
 
     def add(self, row: dict, lane: int) -> None:
@@ -182,7 +188,8 @@ class Book:
                 "total_seconds": time.perf_counter() - self.start,
                 "notebook_seconds": sum(r["seconds"] for r in rows),
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
-                "peak_rss_side_by_side_mb": side_by_side_peak(rows)}
+                "peak_rss_side_by_side_mb": side_by_side_peak(rows),
+                "matmul_gflops": [round(flops / 1e9, 1) for flops in self.roof]}
 
     def save(self, quiet: bool = False) -> dict:
         """Write the result so far to results/book.json and return it."""
