@@ -151,7 +151,7 @@ def main(fresh_cache: bool = True, inplace: bool = False, jobs: int | None = Non
             list(pool.map(play, range(jobs), lanes(chapters, jobs)))
         for nb in last:
             play(0, [nb])
-    book.roof.append(matmul_flops())
+    book.measure_roof()
     r = book.result()
     over = [row["notebook"] for row in r["notebooks"] if row["seconds"] > row["goal_seconds"]]
     print(f"{'all (' + str(jobs) + ' at a time)':<40}{r['total_seconds']:>7.1f} s"
@@ -166,9 +166,13 @@ class Book:
 
     def __init__(self, jobs: int, threads: int):
         self.jobs, self.threads, self.rows = jobs, threads, []
-        # the machine's speed before (and after) the run: times of two days compare through it
-        self.roof = [matmul_flops()]
+        self.roof: list[float] = []
+        self.measure_roof()
         self.start, self.lock = time.perf_counter(), threading.Lock()
+
+    def measure_roof(self) -> None:
+        """Keep the machine's dense-matmul FLOP/s now (before and after the run)."""
+        self.roof.append(matmul_flops())
 
     def add(self, row: dict, lane: int) -> None:
         """Keep one notebook's row (in reading order), print it and save the rows so far."""
