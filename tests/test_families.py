@@ -4,7 +4,9 @@
 import json
 
 import pytest
+import torch
 from _helpers import without_seconds
+from safetensors.torch import load_file
 
 import transfer_lab as tl
 from transfer_lab.families import FAMILIES
@@ -138,7 +140,10 @@ def test_bow_arm_sees_the_seed_s_training_rows_only_and_statistics_pair_by_seed(
     assert "transfer − bow" in result.table()
 
 
-def test_dapt_arm_continues_masked_lm_on_the_unlabeled_corpus(theta_S, tmp_path, monkeypatch):
+def test_dapt_arm_trains_the_source_from_a_masked_lm_of_the_unlabeled_corpus(
+        theta_S, tmp_path, monkeypatch):
+    from dataclasses import replace
+
     from transfer_lab.userdata import corpus_from_file
 
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
@@ -150,14 +155,26 @@ def test_dapt_arm_continues_masked_lm_on_the_unlabeled_corpus(theta_S, tmp_path,
     assert corpus.examples == 40 and sorted(corpus.make(40, 0)) == sorted(texts)
     monkeypatch.setitem(tl.tasks.CORPORA, corpus.name, tl.tasks.Corpus(
         corpus.name, corpus.description, corpus.make, examples=40, steps=2))
+    small = replace(tl.config.profile(), source_examples=32, source_steps=3)
+    monkeypatch.setattr(tl.pipeline, "profile", lambda: small)
+    monkeypatch.setattr(tl.families.classification, "profile", lambda: small)
     config = tl.pipeline.target_config("tiny").replace(max_steps=2, eval_every=0)
     result = tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
                         arms=["dapt", "transfer"], unlabeled=corpus.name, config=config,
                         test_examples=8, progress=False)
     assert list(result.arms) == ["dapt", "transfer"]
-    card = json.loads(next((tmp_path / "cache" / "theta_S").glob("tiny-mlm-*/theta_S.json"))
-                      .read_text())
+    cache = tmp_path / "cache" / "theta_S"
+    body = next(cache.glob("tiny-mlm-*"))
+    card = json.loads((body / "theta_S.json").read_text())
     assert (card["source"], card["examples"], card["steps"]) == ("films_unlabeled", 40, 2)
+    # then the source task (product reviews) trains from that body, not from random
+    dapt = json.loads(next(cache.glob("tiny-supervised-*/theta_S.json")).read_text())
+    assert (dapt["source"], dapt["start"], dapt["steps"]) == ("product_sentiment", str(body), 3)
+    embedding = "bert.embeddings.word_embeddings.weight"
+    film_words = tl.load_tokenizer("tiny").convert_tokens_to_ids(["gripping", "wooden"])
+    masked, adapted = (load_file(next(cache.glob(f"tiny-{kind}-*")) / "model.safetensors")
+                       [embedding][film_words] for kind in ("mlm", "supervised"))
+    assert torch.allclose(adapted, masked, atol=1e-4)  # no product review has a film word
     with pytest.raises(ValueError, match="dapt arm needs unlabeled text"):
         tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
                    arms=["dapt"], config=config, test_examples=8, progress=False)

@@ -93,7 +93,8 @@ def _user_data(args) -> None:
     if args.unlabeled_file:
         corpus = corpus_from_file(args.unlabeled_file, args.text_column, encoding=args.encoding)
         args.unlabeled = corpus.name
-        print(f"dapt: masked-LM training on the {corpus.examples} texts of {args.unlabeled_file}")
+        print(f"dapt: masked-LM training on the {corpus.examples} texts of {args.unlabeled_file}"
+              ", then θ_S's recipe from that body")
     args.init = args.init or ("supervised" if args.source_file else "pretrained")
     args.source = args.source or "product_sentiment"
     if args.arms is None and args.unlabeled:  # the family's arms (bow, pretrained...) and dapt
@@ -234,7 +235,8 @@ def parser() -> argparse.ArgumentParser:
                       "trained on them")
     data.add_argument("--unlabeled-file", metavar="FILE", help="unlabeled text of the target's "
                       "domain (one per line, or the text column of a CSV/TSV/JSONL): the dapt "
-                      "arm continues masked-LM training on it before fine-tuning")
+                      "arm trains a masked LM on it, then θ_S's source task from that body "
+                      "(if any), then fine-tunes")
     _file_options(data)
     data.add_argument("--label-column", default="label", metavar="NAME",
                       help="column of the labels, names or numbers (default: %(default)s)")

@@ -96,6 +96,7 @@ def pretrain_source(
     config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
     seed: int = 0,
+    start: str | Path | None = None,
 ) -> Path:
     """Train θ_S on the source and return the folder `save_pretrained` wrote (model + tokenizer).
 
@@ -104,12 +105,17 @@ def pretrain_source(
     unlabeled corpus of `tasks.CORPORA` (default: "world"); `init="pretrained"` uses the
     backbone's own pretrained weights as θ_S. Masked-LM training starts from the backbone's
     pretrained weights where it has them (MiniLM: domain-adaptive pretraining, the `dapt` arm),
-    else from random. Without `out_dir`, θ_S is cached (keyed by every
-    argument) and reused: a later chapter loads it instead of training again. Training writes
-    checkpoints beside the folder, so a run cut short continues where it stopped.
+    else from random. `start` (a θ folder, e.g. a masked-LM θ) is where supervised training
+    starts instead of the backbone: the `dapt` arm's domain-adapted body. Without `out_dir`, θ_S
+    is cached (keyed by every argument) and reused: a later chapter loads it instead of training
+    again. Training writes checkpoints beside the folder, so a run cut short continues where it
+    stopped.
     """
     validate.choice("init", init, INITS)
     backbone = get_backbone(model)
+    if start is not None and init != "supervised":
+        raise ValueError(f"start= sets where supervised source training begins; init={init!r} "
+                         "trains from the backbone (use init='supervised')")
     if init == "pretrained":
         if backbone.config is not None:
             raise ValueError(f"model {model!r} has no pretrained weights; use init='supervised' "
@@ -128,16 +134,17 @@ def pretrain_source(
         source = task.name
         examples = examples or min(task.size, family.source_examples or profile().source_examples)
     config = config or source_config(model, init, source)
-    key = cache_key(source, model, init, examples, config.to_dict(), seed)
+    key = cache_key(source, model, init, examples, config.to_dict(), seed,
+                    *([_provenance(start)] if start else []))
     folder = Path(out_dir) if out_dir else cache_dir() / "theta_S" / f"{model}-{init}-{key}"
     resumable = dict(checkpoint_dir=folder.with_name(f".{folder.name}.checkpoints"),
                      checkpoint_every=SOURCE_CHECKPOINT_EVERY, resume=True)
 
     def train():
-        tokenizer = load_tokenizer(model)
+        tokenizer = load_tokenizer(str(start) if start else model)
         pretrained = backbone.config is None
         if init == "supervised":
-            net = family.build(model, task, seed=seed, pretrained=pretrained)
+            net = family.build(model, task, start, seed=seed, pretrained=pretrained)
             data = family.encode(task.load("train", examples, seed), tokenizer, task,
                                  config.max_length)
             collate, trained = family.collator(tokenizer), net
@@ -150,7 +157,8 @@ def pretrain_source(
         if init == "supervised":
             net = family.unwrap(net)
         return net, tokenizer, theta_card(history, config, model=model, init=init,
-                                          source=source, examples=examples)
+                                          source=source, examples=examples,
+                                          **({"start": str(start)} if start else {}))
 
     cached_theta(folder, train, reuse=not out_dir)
     shutil.rmtree(resumable["checkpoint_dir"], ignore_errors=True)
@@ -248,18 +256,18 @@ def compare(
     """Run the arms on the same target data, label budget, steps and seeds; return them.
 
     An arm fine-tunes a θ_T(0): `scratch` (random), `transfer` (θ_S), `pretrained` (the
-    backbone's own weights), `dapt` (the backbone's weights after masked-LM training on the
-    `unlabeled` corpus of the target's domain) or a θ_S of `others` ({name: folder}); or one of the
-    family's arms without gradient steps (`zero_shot`, `few_shot` for a decoder LLM). Defaults
-    come from the target's family: arms, source task, θ_S objective, label budget, recipe and
-    test size. With `checkpoint_dir`, each finished run is recorded there and the run in
-    progress is checkpointed (every `checkpoint_every` steps and each epoch); `resume=True`
-    skips the recorded runs and continues the interrupted one, so the result equals an
-    uninterrupted one. `save` keeps θ_T* of the transfer arm's first seed (model + tokenizer)
-    in that folder, for `tl.predict` and `transfer-lab predict`; `keep_models` keeps every θ_T*
-    in `result.models`. With `selection`, every fine-tuned arm chooses its learning rate and
-    epochs by the same procedure (`Selection`); each run records what it chose. `seeds`
-    defaults to `default_seeds(model)`.
+    backbone's own weights), `dapt` (θ_S's recipe with masked-LM training on the `unlabeled`
+    corpus of the target's domain before it: the backbone, then domain text, then the source) or
+    a θ_S of `others` ({name: folder}); or one of the family's arms without gradient steps
+    (`zero_shot`, `few_shot` for a decoder LLM). Defaults come from the target's family: arms,
+    source task, θ_S objective, label budget, recipe and test size. With `checkpoint_dir`, each
+    finished run is recorded there and the run in progress is checkpointed (every
+    `checkpoint_every` steps and each epoch); `resume=True` skips the recorded runs and
+    continues the interrupted one, so the result equals an uninterrupted one. `save` keeps θ_T*
+    of the transfer arm's first seed (model + tokenizer) in that folder, for `tl.predict` and
+    `transfer-lab predict`; `keep_models` keeps every θ_T* in `result.models`. With `selection`,
+    every fine-tuned arm chooses its learning rate and epochs by the same procedure
+    (`Selection`); each run records what it chose. `seeds` defaults to `default_seeds(model)`.
     """
     start = time.perf_counter()
     task = get_task(target)
@@ -279,7 +287,7 @@ def compare(
     if "pretrained" in arms:
         thetas["pretrained"] = pretrain_source(model=model, init="pretrained")
     if "dapt" in arms:
-        thetas["dapt"] = _dapt(unlabeled, model)
+        thetas["dapt"] = _dapt(unlabeled, model, source, init)
     config = (config or family.target_config(model)).replace(progress=False)
     tokenizer = load_tokenizer(str(theta_S))
     test = task.load("test", test_examples or family.test_examples)
@@ -360,14 +368,24 @@ def _select(selection: Selection, theta: str | Path | None, target: str, rows: D
             "validation": scores}
 
 
-def _dapt(unlabeled: str | None, model: str) -> Path:
-    """Return θ after domain-adaptive pretraining: masked-LM training continued on the target
-    domain's unlabeled text, from the backbone's pretrained weights (random for a world-only
-    backbone, which has none)."""
+def _dapt(unlabeled: str | None, model: str, source: str, init: str) -> Path:
+    """Return θ_S with domain-adaptive pretraining before it: masked-LM training on the target
+    domain's unlabeled text, from the backbone's weights (random for a world-only backbone),
+    then, for a supervised θ_S, the source task's training from that body (its default
+    recipe). For a pretrained or masked-LM θ_S, the domain-adapted body is the arm's θ."""
     if unlabeled is None:
         raise ValueError("the dapt arm needs unlabeled text of the target's domain: pass "
                          "unlabeled=<a corpus of tasks.CORPORA> (--unlabeled-file FILE)")
-    return pretrain_source(unlabeled, model, "mlm")
+    body = pretrain_source(unlabeled, model, "mlm")
+    return pretrain_source(source, model, "supervised", start=body) if init == "supervised" \
+        else body
+
+
+def _provenance(theta: str | Path) -> dict:
+    """Return what identifies a θ folder in a cache key: its path and its card (if any)."""
+    card = Path(theta) / "theta_S.json"
+    return {"start": str(Path(theta).resolve()),
+            "card": card.read_text() if card.exists() else None}
 
 
 def _slug(arm: str) -> str:
