@@ -178,6 +178,9 @@ def test_dapt_arm_trains_the_source_from_a_masked_lm_of_the_unlabeled_corpus(
     with pytest.raises(ValueError, match="dapt arm needs unlabeled text"):
         tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
                    arms=["dapt"], config=config, test_examples=8, progress=False)
+    given = tl.compare("film_sentiment", theta_S=theta_S("classification"), labels=8, seeds=1,
+                       others={"dapt": body}, config=config, test_examples=8, progress=False)
+    assert "dapt" in given.arms  # a θ of `others` named like a built-in arm is used as given
 
 
 def test_selection_tunes_every_arm_alike_on_held_out_labels_only(theta_S, monkeypatch):

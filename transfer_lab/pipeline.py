@@ -284,9 +284,9 @@ def compare(
     arms = list(arms or family.default_arms(model, init))
     arms += [arm for arm in others or {} if arm not in arms]
     thetas = {"scratch": None, "transfer": theta_S, **(others or {})}
-    if "pretrained" in arms:
+    if "pretrained" in arms and "pretrained" not in thetas:  # a θ of `others` is used as given
         thetas["pretrained"] = pretrain_source(model=model, init="pretrained")
-    if "dapt" in arms:
+    if "dapt" in arms and "dapt" not in thetas:
         thetas["dapt"] = _dapt(unlabeled, model, source, init)
     config = (config or family.target_config(model)).replace(progress=False)
     tokenizer = load_tokenizer(str(theta_S))
