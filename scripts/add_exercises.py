@@ -132,6 +132,31 @@ the embeddings lowest. Check it with
 
 tl.exercises.check("ch7-discriminative-lr", layer_groups)'''),
     ],
+    "07c_unlabeled.ipynb": [
+        ("ch7-mask-tokens", """**Exercise: BERT's masking rule.** The masked LM of this part
+learns from text in which some tokens are hidden. Write
+`mask_tokens(input_ids, mask_id, vocab_size, generator)` that returns `(inputs, labels)` as BERT
+masks: each token is chosen with probability `p=0.15`; a chosen token becomes `mask_id` with
+probability `0.8`, a random id below `vocab_size` with probability `0.1`, and stays as it is
+otherwise. `labels` holds the original id where a token was chosen and `-100` everywhere else
+(no loss there). Draw every random number from `generator` and leave `input_ids` unchanged.
+Check it with `tl.exercises.check("ch7-mask-tokens", mask_tokens)`.""",
+         '''import torch
+
+
+def mask_tokens(input_ids, mask_id, vocab_size, generator, p=0.15):
+    inputs, labels = input_ids.clone(), input_ids.clone()
+    chosen = torch.rand(input_ids.shape, generator=generator) < p
+    labels[~chosen] = -100
+    draw = torch.rand(input_ids.shape, generator=generator)
+    inputs[chosen & (draw < 0.8)] = mask_id
+    swap = chosen & (draw >= 0.8) & (draw < 0.9)
+    inputs[swap] = torch.randint(vocab_size, input_ids.shape, generator=generator)[swap]
+    return inputs, labels
+
+
+tl.exercises.check("ch7-mask-tokens", mask_tokens)'''),
+    ],
     "08_faq.ipynb": [
         ("ch8-labels-to-match", """**Exercise: how many labels does scratch need?** Given
 label budgets, the scratch model's accuracy at each, and a goal (the transfer model's accuracy

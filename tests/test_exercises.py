@@ -103,6 +103,25 @@ def match_wrong(budgets, scratch, goal):  # strict >, misses equality
     return min(reached) if reached else None
 
 
+def mask_right(input_ids, mask_id, vocab_size, generator, p=0.15):
+    labels, inputs = input_ids.clone(), input_ids.clone()
+    chosen = torch.rand(input_ids.shape, generator=generator) < p
+    labels[~chosen] = -100
+    draw = torch.rand(input_ids.shape, generator=generator)
+    inputs[chosen & (draw < 0.8)] = mask_id
+    swap = chosen & (draw >= 0.8) & (draw < 0.9)
+    inputs[swap] = torch.randint(vocab_size, input_ids.shape, generator=generator)[swap]
+    return inputs, labels
+
+
+def mask_wrong(input_ids, mask_id, vocab_size, generator, p=0.15):  # every chosen one: [MASK]
+    labels, inputs = input_ids.clone(), input_ids.clone()
+    chosen = torch.rand(input_ids.shape, generator=generator) < p
+    labels[~chosen] = -100
+    inputs[chosen] = mask_id
+    return inputs, labels
+
+
 ANSWERS = {
     "ch1-label-budget": (budget_right, budget_wrong, "equally|4 of each"),
     "ch6-warmup-schedule": (schedule_right, schedule_wrong, "warm-up"),
@@ -113,6 +132,7 @@ ANSWERS = {
     "ch5-align-labels": (align_right, align_wrong, "later pieces"),
     "ch7-freeze-body": (freeze_right, freeze_wrong, "still train"),
     "ch7-discriminative-lr": (discriminative_right, discriminative_wrong, "2.6"),
+    "ch7-mask-tokens": (mask_right, mask_wrong, "80 %"),
 }
 
 

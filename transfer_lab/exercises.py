@@ -151,6 +151,27 @@ def check_labels_to_match(fn: Callable) -> None:
     _expect(fn([64, 16], [0.8, 0.6], 0.6) == 16, "budgets may come unsorted: look at all of them")
 
 
+def check_mask_tokens(fn: Callable) -> None:
+    """ch7: fn(input_ids, mask_id, vocab_size, generator) masks as BERT: (inputs, labels)."""
+    ids = torch.randint(5, 1000, (64, 128), generator=torch.Generator().manual_seed(0))
+    original = ids.clone()
+    out = fn(ids, 4, 1000, torch.Generator().manual_seed(1))
+    _expect(isinstance(out, tuple) and len(out) == 2, "return two tensors: (inputs, labels)")
+    inputs, labels = out
+    _expect(torch.equal(ids, original), "input_ids changed in place: work on a copy (.clone())")
+    _expect(inputs.shape == ids.shape == labels.shape, "inputs and labels have input_ids' shape")
+    chosen = labels != -100
+    _expect(0.13 < chosen.float().mean() < 0.17, f"{chosen.float().mean():.1%} of the tokens are "
+            "chosen (labels other than -100); BERT chooses 15 % of them")
+    _expect(torch.equal(labels[chosen], ids[chosen]), "a chosen position's label is the original "
+            "token (the model must predict it); every other label is -100 (no loss there)")
+    _expect(torch.equal(inputs[~chosen], ids[~chosen]), "a token that is not chosen stays as it is")
+    masked, kept = (float((chosen & m).sum() / chosen.sum()) for m in (inputs == 4, inputs == ids))
+    _expect(0.75 < masked < 0.85 and 0.07 < kept < 0.13, f"of the chosen tokens {masked:.0%} "
+            f"became [MASK] and {kept:.0%} stayed: BERT's rule is 80 % [MASK], 10 % a random "
+            "token, 10 % unchanged (so the model must also judge the tokens it can see)")
+
+
 CHECKS: dict[str, Callable[[Callable], None]] = {
     "ch1-label-budget": check_label_budget,
     "ch2-mean-pooling": check_mean_pooling,
@@ -160,6 +181,7 @@ CHECKS: dict[str, Callable[[Callable], None]] = {
     "ch7-freeze-body": check_freeze_body,
     "ch6-warmup-schedule": check_warmup_schedule,
     "ch7-discriminative-lr": check_discriminative_lr,
+    "ch7-mask-tokens": check_mask_tokens,
     "ch8-labels-to-match": check_labels_to_match,
 }
 
