@@ -104,14 +104,12 @@ def match_wrong(budgets, scratch, goal):  # strict >, misses equality
 
 
 def mask_right(input_ids, mask_id, vocab_size, generator, p=0.15):
-    labels, inputs = input_ids.clone(), input_ids.clone()
-    chosen = torch.rand(input_ids.shape, generator=generator) < p
-    labels[~chosen] = -100
+    # one draw per token decides both whether it is chosen and what it becomes
     draw = torch.rand(input_ids.shape, generator=generator)
-    inputs[chosen & (draw < 0.8)] = mask_id
-    swap = chosen & (draw >= 0.8) & (draw < 0.9)
-    inputs[swap] = torch.randint(vocab_size, input_ids.shape, generator=generator)[swap]
-    return inputs, labels
+    noise = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    labels = torch.where(draw < p, input_ids, -100)
+    inputs = torch.where(draw < 0.8 * p, mask_id, input_ids)
+    return torch.where((draw >= 0.8 * p) & (draw < 0.9 * p), noise, inputs), labels
 
 
 def mask_wrong(input_ids, mask_id, vocab_size, generator, p=0.15):  # every chosen one: [MASK]
