@@ -24,7 +24,7 @@ start once a batch), the tied LM head only at the positions whose logits are kep
 the embedding lookup costs none. tokens/s counts the tokens the examples hold (each prompt whole),
 the work a padded batch would do without its pads.
 Peak RSS: one fresh process per arm (and one that only loads), all side by side. Load time:
-`llm.load_smollm2()` in fresh processes on an empty temp TRANSFER_LAB_CACHE (the GGUF file is
+`smollm2.load_smollm2()` in fresh processes on an empty temp TRANSFER_LAB_CACHE (the GGUF file is
 dequantized and cached), then twice more on that cache (goal: cached ≤ 3 s).
 """
 
@@ -72,11 +72,11 @@ def with_lora(base, keep_base: bool = True):
     """
     import torch
 
-    from transfer_lab import llm
+    from transfer_lab.models import smollm2
 
     net = copy.deepcopy(base) if keep_base else base
     torch.manual_seed(0)
-    return llm.lora(net, r=8, alpha=16, target_modules=TARGETS)
+    return smollm2.lora(net, r=8, alpha=16, target_modules=TARGETS)
 
 
 def _sampler(data):
@@ -179,13 +179,13 @@ def train_arm(arm: str, net, data, collate, steps: int, batch: int) -> dict:
 
 def _model(name: str):
     """Return (base model, tokenizer): SmolLM2 from the cache, or a tiny random Llama (tests)."""
-    from transfer_lab import llm
+    from transfer_lab.models import smollm2
 
     if name == "smollm2":
-        return llm.load_smollm2()
+        return smollm2.load_smollm2()
     if name == "tiny":
-        tokenizer = llm.load_smollm2_tokenizer()
-        return llm.tiny_llama(tokenizer), tokenizer
+        tokenizer = smollm2.load_smollm2_tokenizer()
+        return smollm2.tiny_llama(tokenizer), tokenizer
     raise ValueError(f"unknown model {name!r}; choose smollm2 or tiny")
 
 
@@ -194,8 +194,8 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
     """Run every arm `rounds` times in one process, rotating the order; return the runs per arm,
     the tokens of the timed steps, the parameter counts and the matmul roof."""
     import transfer_lab as tl
-    from transfer_lab import llm
-    from transfer_lab.train import loader
+    from transfer_lab.models import smollm2
+    from transfer_lab.training.fit import loader
 
     from .efficiency import matmul_flops
 
@@ -217,7 +217,7 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
             runs[arm].append({"round": r, **train_arm(arm, net, data, collate, steps, batch)})
             del net
             gc.collect()
-    counts = llm.trainable_parameters(with_lora(base))
+    counts = smollm2.trainable_parameters(with_lora(base))
     packed = [collate(b) for b in timed]
     ops = {arm: operations(arm, with_lora(base), data, collate, batch) for arm in ARMS}
     return {"runs": runs, "ops": ops, "model": model, "steps": steps, "batch": batch,
@@ -263,14 +263,14 @@ def memory(arm: str, steps: int, batch: int, cache: str, model: str = "smollm2")
 
 
 def load(cache: str) -> dict:
-    """Return the seconds of `llm.load_smollm2()` in this process, on the cache folder `cache`
+    """Return the seconds of `smollm2.load_smollm2()` in this process, on the cache folder `cache`
     (empty: it dequantizes the GGUF file and caches a safetensors copy first)."""
     os.environ["TRANSFER_LAB_CACHE"] = cache
-    from transfer_lab import llm
+    from transfer_lab.models import smollm2
 
-    cold = not (llm.smollm2_cache() / "config.json").exists()
+    cold = not (smollm2.smollm2_cache() / "config.json").exists()
     start = time.perf_counter()
-    model, _ = llm.load_smollm2()
+    model, _ = smollm2.load_smollm2()
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "from_gguf": cold,
             "parameters": sum(p.numel() for p in model.parameters())}

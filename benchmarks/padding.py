@@ -23,7 +23,7 @@ SCHEMES = ("pad_to_max", "dynamic", "dynamic+grouped")
 
 def texts(distribution: str, n: int) -> list[str]:
     """Return n training texts with the world's or a long-tailed length distribution."""
-    from transfer_lab import world
+    from transfer_lab.data import world
 
     reviews = [e.text for e in world.sentiment("products", 4 * n, 0)]
     if distribution == "world":
@@ -43,7 +43,7 @@ def throughput(scheme: str, data, tok, batch: int, max_length: int, steps: int) 
         collate = DataCollatorWithPadding(tok, padding="max_length", max_length=max_length)
     else:
         collate = DataCollatorWithPadding(tok)
-    loader = tl.train.loader(data, batch, collate, shuffle=True, seed=0,
+    loader = tl.training.fit.loader(data, batch, collate, shuffle=True, seed=0,
                              group_by_length=scheme.endswith("grouped"))  # what fit() uses
     net.train()
     start = time.perf_counter()
@@ -61,7 +61,7 @@ def evaluation(data, tok, by_length: bool, batch: int = 128) -> float:
 
     net = tl.build_model("tiny", seed=0).eval()
     start = time.perf_counter()
-    for b in tl.train.loader(data, batch, DataCollatorWithPadding(tok), by_length=by_length):
+    for b in tl.training.fit.loader(data, batch, DataCollatorWithPadding(tok), by_length=by_length):
         net(**b)
     return len(data) / (time.perf_counter() - start)
 
@@ -71,7 +71,7 @@ def main(repeats: int = 3, batch: int = 32, steps: int = 30) -> dict:
     from datasets import Dataset
 
     import transfer_lab as tl
-    from transfer_lab.encode import encode_classification
+    from transfer_lab.families.classification import encode_classification
 
     tl.quiet()
     tok = tl.load_tokenizer("tiny")

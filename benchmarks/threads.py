@@ -29,7 +29,7 @@ def serve(threads: int, steps: int, batch: int) -> None:
 
     torch.set_num_threads(threads)
     import transfer_lab as tl
-    from transfer_lab.encode import classification_collator, encode_classification
+    from transfer_lab.families.classification import classification_collator, encode_classification
 
     tl.quiet()
     tok = tl.load_tokenizer("tiny")

@@ -31,7 +31,7 @@ LR, WARMUP, CLIP = 1e-4, 0.1, 1.0
 def _data(model: str, n: int):
     """Return the tokenizer and n tokenized product reviews for a backbone (same for every arm)."""
     import transfer_lab as tl
-    from transfer_lab.encode import encode_classification
+    from transfer_lab.families.classification import encode_classification
 
     tl.quiet()
     tok = tl.load_tokenizer(model)
@@ -131,9 +131,9 @@ def mlm_step_ms(steps: int = 20, batch: int = 64, rounds: int = 3) -> dict:
     import torch
 
     import transfer_lab as tl
-    from transfer_lab import world
-    from transfer_lab.encode import encode_mlm, mlm_collator
+    from transfer_lab.data import world
     from transfer_lab.models import MaskedTokensOnly
+    from transfer_lab.models.mlm import encode_mlm, mlm_collator
 
     tok = tl.load_tokenizer("tiny")
     data = encode_mlm(world.mlm_corpus(steps * batch, 0), tok, 32)

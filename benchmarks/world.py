@@ -154,7 +154,7 @@ def targets(parts: dict) -> list[dict]:
 def main(parts: tuple[str, ...] = PARTS) -> dict:
     """Run the parts, print each target with its CI and pass/fail, and save world.json."""
     import transfer_lab as tl
-    from transfer_lab import world
+    from transfer_lab.data import world
 
     tl.quiet()
     path = RESULTS / "world.json"

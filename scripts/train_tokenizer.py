@@ -16,7 +16,7 @@ from tokenizers import (
     trainers,
 )
 
-from transfer_lab import world
+from transfer_lab.data import world
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 OUT = Path(__file__).resolve().parents[1] / "transfer_lab" / "assets" / "tokenizer.json"

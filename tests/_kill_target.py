@@ -19,8 +19,11 @@ torch.set_num_threads(1)
 from safetensors.torch import save_model  # noqa: E402
 
 import transfer_lab as tl  # noqa: E402
-from transfer_lab import checkpoint  # noqa: E402
-from transfer_lab.encode import classification_collator, encode_classification  # noqa: E402
+from transfer_lab.families.classification import (  # noqa: E402
+    classification_collator,
+    encode_classification,
+)
+from transfer_lab.training import checkpoint  # noqa: E402
 
 EXAMPLES, BATCH, EPOCHS, EVERY = 80, 8, 3, 3  # 10 batches an epoch, 30 steps
 

@@ -7,9 +7,11 @@ import torch
 from datasets import Dataset
 
 import transfer_lab as tl
-from transfer_lab import cli, llm
+from transfer_lab import cli
+from transfer_lab.data.tasks import Task
+from transfer_lab.families import prompting
 from transfer_lab.families.causal import INSTRUCTION, CausalLM
-from transfer_lab.tasks import Task
+from transfer_lab.models import smollm2
 
 HEADER = "<|im_start|>assistant\n"
 CONFIG = CausalLM().target_config("smollm2")
@@ -20,14 +22,14 @@ REVIEWS = ["a wonderful film , i loved it .", "dull and far too long .",
 @pytest.fixture(scope="module")
 def tokenizer():
     """Return the real SmolLM2 tokenizer (from the cache if built, else from the GGUF file)."""
-    return llm.load_smollm2_tokenizer()
+    return smollm2.load_smollm2_tokenizer()
 
 
 @pytest.fixture(scope="module")
 def theta(tmp_path_factory, tokenizer):
     """Return a folder holding a tiny random Llama and SmolLM2's tokenizer (a stand-in θ)."""
     folder = tmp_path_factory.mktemp("tiny-llama")
-    llm.tiny_llama(tokenizer).save_pretrained(folder)
+    smollm2.tiny_llama(tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -55,13 +57,13 @@ def test_film_sentiment_on_smollm2_is_the_causal_family():
 
 def test_encode_trains_on_the_answer_token_only(family, task, tokenizer):
     encoded = family.encode(rows(), tokenizer, task, max_length=128)
-    answers = llm.label_token_ids(tokenizer, task.labels)
+    answers = prompting.label_token_ids(tokenizer, task.labels)
     for example, label, text in zip(encoded, (1, 0, 0, 1), REVIEWS, strict=True):
         ids, labels = example["input_ids"], example["labels"]
         assert len(ids) == len(labels) == len(example["attention_mask"])
         assert ids[-1] == labels[-1] == answers[label]
         assert labels[:-1] == [-100] * (len(ids) - 1)
-        prompt = llm.chat_prompt(tokenizer, INSTRUCTION, text)
+        prompt = prompting.chat_prompt(tokenizer, INSTRUCTION, text)
         assert ids[:-1] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
         assert tokenizer.decode(ids).endswith(f"{HEADER}{task.labels[label]}")
 
@@ -89,13 +91,13 @@ def test_encode_cuts_the_middle_of_a_long_prompt(family, task, tokenizer):
 def test_collator_packs_the_shared_start_once_and_keeps_the_answers(family, task, tokenizer):
     encoded = family.encode(rows(REVIEWS[:2], [1, 0]), tokenizer, task, max_length=128)
     ids = [list(x) for x in encoded["input_ids"]]
-    shared = llm.shared_prefix(ids)
+    shared = prompting.shared_prefix(ids)
     assert tokenizer.decode(ids[0][:shared]).startswith("<|im_start|>system")  # the template's
     batch = family.collator(tokenizer)([encoded[0], encoded[1]])
     assert batch["input_ids"].tolist() == [ids[0] + ids[1][shared:]]  # the start once, no pads
     assert batch["position_ids"].tolist() == [list(range(len(ids[0])))
                                               + list(range(shared, len(ids[1])))]
-    answers = llm.label_token_ids(tokenizer, task.labels)
+    answers = prompting.label_token_ids(tokenizer, task.labels)
     assert batch["labels"].tolist() == [[-100, answers[1], -100, answers[0]]]
     kept = batch["logits_to_keep"].tolist()
     assert batch["input_ids"][0, kept[1::2]].tolist() == [answers[1], answers[0]]
@@ -111,10 +113,10 @@ def test_collator_refuses_labels_before_the_answer(family, tokenizer):
 
 
 def test_the_loss_is_the_answer_tokens_cross_entropy(family, task, tokenizer):
-    model = llm.tiny_llama(tokenizer)
+    model = smollm2.tiny_llama(tokenizer)
     encoded = family.encode(rows(REVIEWS[:3], [1, 0, 0]), tokenizer, task, max_length=128)
     batch = family.collator(tokenizer)([encoded[i] for i in range(3)])
-    answers = llm.label_token_ids(tokenizer, task.labels)
+    answers = prompting.label_token_ids(tokenizer, task.labels)
     loss = model(**batch).loss
     packed = torch.autograd.grad(loss, list(model.parameters()))
     picked = []
@@ -139,7 +141,7 @@ def test_fit_trains_the_tiny_model_on_the_answers(family, task, tokenizer, theta
 
 def test_evaluation_returns_accuracy_and_macro_f1(family, task, tokenizer):
     evaluate = family.evaluation(rows(), tokenizer, task, CONFIG)
-    metrics = evaluate(llm.tiny_llama(tokenizer))
+    metrics = evaluate(smollm2.tiny_llama(tokenizer))
     assert set(metrics) >= {"accuracy", "macro_f1"}
     assert all(0 <= metrics[k] <= 1 for k in ("accuracy", "macro_f1")), metrics
 
@@ -154,7 +156,7 @@ def test_calibration_centres_each_label_on_the_reference_texts(family, task, tok
         positive = torch.tensor([2.0 + label for label in labels] + [2.5] * (n - len(labels)))
         return torch.stack([torch.zeros(n), positive], dim=1)
 
-    monkeypatch.setattr(llm, "score_labels", biased)
+    monkeypatch.setattr(prompting, "score_labels", biased)
     config = CONFIG
     plain = family.evaluation(rows(), tokenizer, task, config)(None)
     assert plain["accuracy"] == 0.5 and plain["macro_f1"] < 0.5  # one class always
@@ -183,12 +185,12 @@ def test_few_shot_prompts_hold_the_examples_and_calibrate_on_the_other_texts(
         seen["prompts"] = prompts
         return torch.zeros(len(prompts), len(token_ids))
 
-    monkeypatch.setattr(llm, "score_labels", spy)
+    monkeypatch.setattr(prompting, "score_labels", spy)
     train = task.load("train", 16, seed=3)
     test = task.load("test", 5)
     family.baseline("few_shot", "smollm2", task, theta, train, test, tokenizer,
                     CONFIG, seed=3)
-    shown = llm.few_shot_examples(train["text"], train["label"], 4, 3, task.labels)
+    shown = prompting.few_shot_examples(train["text"], train["label"], 4, 3, task.labels)
     others = [text for text in train["text"] if text not in {t for t, _ in shown}]
     prompts = seen["prompts"]
     assert len(prompts) == 5 + len(others) and len(others) >= 10  # test, then texts not shown
@@ -200,7 +202,7 @@ def test_few_shot_prompts_hold_the_examples_and_calibrate_on_the_other_texts(
 
 def test_shots_and_calibration_are_options(task, tokenizer, theta, monkeypatch):
     seen = []
-    monkeypatch.setattr(llm, "score_labels", lambda model, tok, prompts, ids, **kwargs:
+    monkeypatch.setattr(prompting, "score_labels", lambda model, tok, prompts, ids, **kwargs:
                         seen.append(prompts) or torch.zeros(len(prompts), len(ids)))
     train, test = task.load("train", 16, seed=0), task.load("test", 3)
     for family in (CausalLM(shots=1, calibration_texts=5), CausalLM(shots=2, calibrate=False)):
@@ -236,12 +238,12 @@ def test_bad_label_words_are_refused(family, tokenizer, theta, labels, message):
 
 def test_build_puts_lora_on_the_attention(family, task, tokenizer, theta):
     net = family.build("smollm2", task, theta, seed=0)
-    counts = llm.trainable_parameters(net)
+    counts = smollm2.trainable_parameters(net)
     names = {n.split(".")[-4] for n, p in net.named_parameters() if p.requires_grad}
     assert names == set(family.targets) and counts["percent"] < 100
     assert not hasattr(family.unwrap(net), "merge_and_unload")  # merged into a plain model
     full = CausalLM(lora_r=None).build("smollm2", task, theta, seed=0)
-    assert llm.trainable_parameters(full)["percent"] == 100
+    assert smollm2.trainable_parameters(full)["percent"] == 100
 
 
 def test_masked_lm_theta_for_a_decoder_is_one_clear_error(capsys, monkeypatch, tmp_path):

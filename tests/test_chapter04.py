@@ -7,8 +7,8 @@ import torch
 from transformers import AutoTokenizer
 
 import transfer_lab as tl
-from transfer_lab.encode import classification_collator, encode_classification
 from transfer_lab.families import classification_metric
+from transfer_lab.families.classification import classification_collator, encode_classification
 from transfer_lab.models import reset_head
 
 TEXT = "the film was great"

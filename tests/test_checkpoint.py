@@ -14,14 +14,11 @@ from _helpers import without_seconds
 from safetensors.torch import load_file
 
 import transfer_lab as tl
-from transfer_lab import checkpoint, world
 from transfer_lab.cli import main
-from transfer_lab.encode import (
-    classification_collator,
-    encode_classification,
-    encode_mlm,
-    mlm_collator,
-)
+from transfer_lab.data import world
+from transfer_lab.families.classification import classification_collator, encode_classification
+from transfer_lab.models.mlm import encode_mlm, mlm_collator
+from transfer_lab.training import checkpoint
 
 TARGET = str(Path(__file__).with_name("_kill_target.py"))
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}

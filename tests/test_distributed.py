@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from transfer_lab import build_model, distributed
+from transfer_lab import build_model
+from transfer_lab.training import distributed
 
 TOLERANCE = 1e-4  # float32 rounding is ~1e-7 here; dropout on moves the loss by ~1e-2
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from transfer_lab.exercises import CHECKS, ExerciseError, check
+from transfer_lab.lab.exercises import CHECKS, ExerciseError, check
 
 
 def cross_entropy_right(logits, labels):
@@ -20,7 +20,7 @@ def optimizer_right(model, lr):
 
 
 def optimizer_wrong(model, lr):  # the seed's bug: an optimizer over another model
-    from transfer_lab.exercises import _tiny_bert
+    from transfer_lab.lab.exercises import _tiny_bert
 
     return torch.optim.AdamW(_tiny_bert(seed=0).parameters(), lr=lr)
 

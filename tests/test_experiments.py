@@ -1,4 +1,4 @@
-"""Tests of transfer_lab.experiments: weight distances, labels-to-match and a tiny label curve."""
+"""Tests of transfer_lab.lab.experiments: weight distances, labels-to-match and a tiny label curve."""
 
 import copy
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from transfer_lab.experiments import (
+from transfer_lab.lab.experiments import (
     curve_config,
     curve_table,
     initial_and_tuned,
@@ -17,7 +17,7 @@ from transfer_lab.experiments import (
     weight_distance,
 )
 from transfer_lab.models import build_model, load_tokenizer
-from transfer_lab.train import History
+from transfer_lab.training.fit import History
 
 
 def hand_curve(scratch: dict, transfer: dict) -> dict:
@@ -142,7 +142,7 @@ def test_label_curves_in_two_threads_train_each_run_once(theta_S, tmp_path, monk
     import time
     from types import SimpleNamespace
 
-    from transfer_lab import experiments
+    from transfer_lab.lab import experiments
 
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path))
     trained = []

@@ -9,8 +9,8 @@ from _helpers import without_seconds
 from safetensors.torch import load_file
 
 import transfer_lab as tl
+from transfer_lab.data.tasks import TASKS
 from transfer_lab.families import FAMILIES
-from transfer_lab.tasks import TASKS
 
 COLUMNS = {"classification": {"text", "label"}, "token_classification": {"tokens", "tags"},
            "extractive_qa": {"id", "context", "question", "answers"},
@@ -144,16 +144,16 @@ def test_dapt_arm_trains_the_source_from_a_masked_lm_of_the_unlabeled_corpus(
         theta_S, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from transfer_lab.userdata import corpus_from_file
+    from transfer_lab.data.userdata import corpus_from_file
 
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(tl.tasks, "CORPORA", dict(tl.tasks.CORPORA))  # registered here only
+    monkeypatch.setattr(tl.data.tasks, "CORPORA", dict(tl.data.tasks.CORPORA))  # registered here only
     texts = tl.get_task("film_sentiment").load("train", 40, 7)["text"]
     path = tmp_path / "films.txt"
     path.write_text("\n".join(texts) + "\n\n")
     corpus = corpus_from_file(path, name="films_unlabeled")
     assert corpus.examples == 40 and sorted(corpus.make(40, 0)) == sorted(texts)
-    monkeypatch.setitem(tl.tasks.CORPORA, corpus.name, tl.tasks.Corpus(
+    monkeypatch.setitem(tl.data.tasks.CORPORA, corpus.name, tl.data.tasks.Corpus(
         corpus.name, corpus.description, corpus.make, examples=40, steps=2))
     small = replace(tl.config.profile(), source_examples=32, source_steps=3)
     monkeypatch.setattr(tl.pipeline, "profile", lambda: small)

@@ -3,8 +3,8 @@
 import pytest
 
 import transfer_lab as tl
-from transfer_lab.encode import classification_collator, encode_classification
 from transfer_lab.families import classification_metric
+from transfer_lab.families.classification import classification_collator, encode_classification
 
 LR = 1e-3
 

@@ -1,4 +1,4 @@
-"""Instruction tuning (transfer_lab.instruct): the task mix, the answer-only loss mask, seeded
+"""Instruction tuning (transfer_lab.lab.instruct): the task mix, the answer-only loss mask, seeded
 mixing, zero-shot evaluation of the held-out task and the paired interval, on a tiny random
 Llama with SmolLM2's tokenizer."""
 
@@ -7,7 +7,9 @@ import pytest
 import torch
 from datasets import Dataset
 
-from transfer_lab import instruct, llm
+from transfer_lab.families import prompting
+from transfer_lab.lab import instruct
+from transfer_lab.models import smollm2
 
 HEADER = "<|im_start|>assistant\n"
 SMALL = instruct.InstructConfig(examples_per_task=4, steps=2, batch_size=4)
@@ -16,12 +18,12 @@ SMALL = instruct.InstructConfig(examples_per_task=4, steps=2, batch_size=4)
 @pytest.fixture(scope="module")
 def tokenizer():
     """Return the real SmolLM2 tokenizer (from the cache if built, else from the GGUF file)."""
-    return llm.load_smollm2_tokenizer()
+    return smollm2.load_smollm2_tokenizer()
 
 
 def test_every_answer_word_is_one_token(tokenizer):
     for name, entry in instruct.INSTRUCTIONS.items():
-        ids = llm.label_token_ids(tokenizer, entry.words)
+        ids = prompting.label_token_ids(tokenizer, entry.words)
         assert len(ids) == instruct.task(name).num_labels, name
 
 
@@ -41,7 +43,7 @@ def test_the_loss_mask_covers_the_answer_token_only(tokenizer):
     for example in data:
         ids, labels = example["input_ids"], example["labels"]
         words = instruct.instruction(example["task"]).words
-        answers = llm.label_token_ids(tokenizer, words)
+        answers = prompting.label_token_ids(tokenizer, words)
         assert len(ids) == len(labels)
         assert labels[:-1] == [-100] * (len(ids) - 1)
         assert labels[-1] == ids[-1] and ids[-1] in answers
@@ -67,7 +69,7 @@ def test_ner_sentences_become_the_type_of_their_first_name():
 
 
 def test_tuning_and_the_held_out_evaluation_on_the_tiny_model(tokenizer):
-    theta_S, history = instruct.instruction_tune(llm.tiny_llama(tokenizer), tokenizer, SMALL)
+    theta_S, history = instruct.instruction_tune(smollm2.tiny_llama(tokenizer), tokenizer, SMALL)
     assert len(history.steps) == SMALL.steps
     assert not any("lora" in name for name, _ in theta_S.named_parameters())  # merged
     rows = instruct.load(SMALL.held_out, "test", 6)
@@ -82,7 +84,7 @@ def test_tuning_and_the_held_out_evaluation_on_the_tiny_model(tokenizer):
 
 
 def test_full_fine_tuning_trains_every_weight(tokenizer):
-    model = llm.tiny_llama(tokenizer)
+    model = smollm2.tiny_llama(tokenizer)
     before = model.lm_head.weight.detach().clone()
     config = instruct.InstructConfig(examples_per_task=4, steps=1, batch_size=4, lora_r=None)
     theta_S, _ = instruct.instruction_tune(model, tokenizer, config)

@@ -2,6 +2,7 @@
 
 import pytest
 
+import transfer_lab as tl
 from transfer_lab.metrics import (
     classification_metrics,
     ner_metrics,
@@ -110,5 +111,5 @@ def test_bad_input_raises_value_error(call):
 
 
 def test_single_string_is_a_type_error():
-    with pytest.raises(TypeError, match="wrap"):
+    with pytest.raises(tl.InputError, match="wrap"):
         translation_metrics("the cat sat", "the cat sat")

@@ -1,12 +1,12 @@
-"""Tests of transfer_lab.models: MaskedTokensOnly trains a masked-LM as BertForMaskedLM does."""
+"""Tests of transfer_lab.models.backbones: MaskedTokensOnly trains a masked-LM as BertForMaskedLM does."""
 
 import pytest
 import torch
 
 import transfer_lab as tl
-from transfer_lab import world
-from transfer_lab.encode import encode_mlm, mlm_collator
+from transfer_lab.data import world
 from transfer_lab.models import MaskedTokensOnly
+from transfer_lab.models.mlm import encode_mlm, mlm_collator
 
 
 def _batch(n: int = 16) -> dict:

@@ -6,7 +6,8 @@ from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import AutoModelForTokenClassification
 
 import transfer_lab as tl
-from transfer_lab import ner
+from transfer_lab.data import ner
+from transfer_lab.families import tokens
 from transfer_lab.models import load_tokenizer, model_config
 
 
@@ -18,30 +19,30 @@ def tokenizer():
 def test_align_labels_hand_made_word_ids():
     # [CLS] xavier(x ##a ##vie ##r) lives in barcelona(bar ##cel ##on ##a) [SEP]
     word_ids = [None, 0, 0, 0, 0, 1, 2, 3, 3, 3, 3, None]
-    labels = ner.align_labels(word_ids, [1, 0, 0, 3])
+    labels = tokens.align_labels(word_ids, [1, 0, 0, 3])
     assert labels == [-100, 1, -100, -100, -100, 0, 0, 3, -100, -100, -100, -100]
 
 
 def test_encode_ner_labels_first_piece_of_each_word(tokenizer):
     words = ["xavier", "lives", "in", "barcelona", "."]
     tags = ["B-PER", "O", "O", "B-LOC", "O"]
-    enc = ner.encode_ner(Dataset.from_dict({"tokens": [words], "tags": [tags]}), tokenizer)
+    enc = tokens.encode_ner(Dataset.from_dict({"tokens": [words], "tags": [tags]}), tokenizer)
     pieces = tokenizer.convert_ids_to_tokens(enc[0]["input_ids"])
     labels = enc[0]["labels"]
     assert len(pieces) > len(words) + 2, pieces  # the unknown names really are split
     # reading the labelled pieces back gives one tag per word, on the word's first piece
     kept = [(p, ner.LABELS[lab])
-            for p, lab in zip(pieces, labels, strict=True) if lab != ner.IGNORE]
+            for p, lab in zip(pieces, labels, strict=True) if lab != tokens.IGNORE]
     assert [t for _, t in kept] == tags
     assert all(not p.startswith("##") for p, _ in kept)
-    assert labels[0] == labels[-1] == ner.IGNORE  # [CLS] and [SEP]
-    assert sum(p.startswith("##") for p in pieces) == sum(lab == ner.IGNORE for lab in labels) - 2
+    assert labels[0] == labels[-1] == tokens.IGNORE  # [CLS] and [SEP]
+    assert sum(p.startswith("##") for p in pieces) == sum(lab == tokens.IGNORE for lab in labels) - 2
 
 
 def test_encode_ner_rejects_unknown_tags(tokenizer):
     data = Dataset.from_dict({"tokens": [["acme"]], "tags": [["B-MISC"]]})
     with pytest.raises(ValueError, match="B-MISC"):
-        ner.encode_ner(data, tokenizer)
+        tokens.encode_ner(data, tokenizer)
 
 
 def test_sentences_are_seeded_iob2_and_domains_differ():
@@ -67,7 +68,7 @@ def test_metric_glue_from_logits_skips_ignored_tokens():
     pred_words = [["B-PER", "O", "B-ORG"], ["B-PROD", "I-PROD"]]
     # token rows: [CLS] w0 w1 ##piece w2 [SEP] / [CLS] w0 w1 [SEP] [PAD] [PAD]
     rows = [[None, 0, 1, None, 2, None], [None, 0, 1, None, None, None]]
-    labels = torch.full((2, 6), ner.IGNORE)
+    labels = torch.full((2, 6), tokens.IGNORE)
     logits = torch.zeros(2, 6, len(names))
     for r, (row, gold, pred) in enumerate(zip(rows, gold_words, pred_words, strict=True)):
         for t, w in enumerate(row):
@@ -76,10 +77,10 @@ def test_metric_glue_from_logits_skips_ignored_tokens():
                 logits[r, t, names.index(pred[w])] = 5.0
             else:
                 logits[r, t, names.index("B-ORG")] = 9.0  # ignored tokens must not count
-    gold, pred = ner.tags_from_logits(logits, labels)
+    gold, pred = tokens.tags_from_logits(logits, labels)
     assert gold == gold_words and pred == pred_words
     # gold entities PER, LOC, PROD; predicted PER, ORG, PROD; 2 correct: P = R = F1 = 2/3
-    m = ner.ner_metric()(logits, labels)
+    m = tokens.ner_metric()(logits, labels)
     assert m["f1"] == pytest.approx(2 / 3) and m["precision"] == pytest.approx(2 / 3)
 
 
@@ -95,13 +96,13 @@ def test_from_conll_maps_hub_schema_to_tag_names():
     out = ner.from_conll(ds)
     assert out.column_names == ["tokens", "tags"]
     assert out[0]["tags"] == ["B-ORG", "O", "B-MISC", "O"]
-    enc = ner.encode_ner(out, load_tokenizer("tiny"), labels=ner.CONLL_LABELS)
-    assert [x for x in enc[0]["labels"] if x != ner.IGNORE] == [3, 0, 7, 0]
+    enc = tokens.encode_ner(out, load_tokenizer("tiny"), labels=ner.CONLL_LABELS)
+    assert [x for x in enc[0]["labels"] if x != tokens.IGNORE] == [3, 0, 7, 0]
 
 
 def test_conll_offline_error_names_the_quick_profile(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(RuntimeError, match="quick profile"):
+    with pytest.raises(tl.InputError, match="quick profile"):
         tl.get_task("conll2003").load("train", 10)
     with pytest.raises(ValueError, match="ner_reviews"):
         tl.get_task("ner_sports")
@@ -151,5 +152,5 @@ def test_transfer_runs_and_reports_entity_f1():
     assert 0.0 <= row["f1"] <= 1.0 and {"precision", "recall"} <= set(row)
     assert row["score"] == row["f1"] and len(row["train_loss"]) == 2
     words = ["alice", "bought", "the", "zentek", "phone", "."]
-    tagged = ner.tag(net, tok, words)
+    tagged = tokens.tag(net, tok, words)
     assert [w for w, _, _ in tagged] == words and all(t in ner.LABELS for _, _, t in tagged)

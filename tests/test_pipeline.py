@@ -92,7 +92,7 @@ def test_bad_arguments_name_the_fix(bad, message):
 
 
 def test_hub_names_fail_at_once_offline():
-    with pytest.raises(RuntimeError, match="quick profile"):
+    with pytest.raises(tl.InputError, match="quick profile"):
         tl.get_task("sst2").load("train", 10)
-    with pytest.raises(RuntimeError, match="offline"):
+    with pytest.raises(tl.InputError, match="offline"):
         tl.get_backbone("bert-base-uncased")

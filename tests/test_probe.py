@@ -1,11 +1,12 @@
-"""Tests of transfer_lab.probe: pooled features, linear probes, fill-mask (chapters 2 and 8)."""
+"""Tests of transfer_lab.lab.probe: pooled features, linear probes, fill-mask (chapters 2 and 8)."""
 
 import numpy as np
 import pytest
 import torch
 
 import transfer_lab as tl
-from transfer_lab import probe, world
+from transfer_lab.data import world
+from transfer_lab.lab import probe
 
 
 @pytest.fixture(scope="module")

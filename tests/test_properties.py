@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import transfer_lab as tl
-from transfer_lab import ner, qa
+from transfer_lab.data import ner
+from transfer_lab.families import spans, tokens
 
 TOKENIZER = tl.load_tokenizer("tiny")
 NORMALIZE = TOKENIZER.backend_tokenizer.normalizer.normalize_str
@@ -27,7 +28,7 @@ def test_ner_first_piece_carries_the_label_the_others_are_ignored(data, max_leng
     words = data.draw(st.lists(WORDS, min_size=1, max_size=12))
     tags = data.draw(st.lists(st.sampled_from(ner.LABELS), min_size=len(words),
                               max_size=len(words)))
-    row = ner.encode_ner(Dataset.from_dict({"tokens": [words], "tags": [tags]}), TOKENIZER,
+    row = tokens.encode_ner(Dataset.from_dict({"tokens": [words], "tags": [tags]}), TOKENIZER,
                          max_length=max_length)[0]
     enc = TOKENIZER(words, is_split_into_words=True, truncation=True, max_length=max_length)
     assert row["input_ids"] == enc["input_ids"] and len(row["labels"]) == len(row["input_ids"])
@@ -39,11 +40,11 @@ def test_ner_first_piece_carries_the_label_the_others_are_ignored(data, max_leng
     seen = set()
     for wid, label in zip(word_ids, row["labels"], strict=True):
         if wid is None or wid in seen:
-            assert label == ner.IGNORE  # special tokens and later pieces of a word
+            assert label == tokens.IGNORE  # special tokens and later pieces of a word
         else:
             assert label == ner.LABELS.index(tags[wid])  # the first piece: the word's label
             seen.add(wid)
-    assert sum(label != ner.IGNORE for label in row["labels"]) == len(kept)
+    assert sum(label != tokens.IGNORE for label in row["labels"]) == len(kept)
 
 
 QA_WORD = st.text(string.ascii_letters + string.digits + ".,!?'-", min_size=1, max_size=9)
@@ -61,8 +62,8 @@ def test_qa_answer_span_maps_to_tokens_and_back_through_stride_windows(data, str
     rows = Dataset.from_dict({"id": ["x"], "question": ["what is it ?"], "context": [context],
                               "answers": [{"text": [answer], "answer_start": [start]}]})
     max_length = 32
-    train = qa.encode_qa(rows, TOKENIZER, max_length, stride)
-    windows = qa.encode_qa_eval(rows, TOKENIZER, max_length, stride)
+    train = spans.encode_qa(rows, TOKENIZER, max_length, stride)
+    windows = spans.encode_qa_eval(rows, TOKENIZER, max_length, stride)
     assert len(train) == len(windows.offsets) == len(windows.example)
     holding = []
     for w, (s, e) in enumerate(zip(train["start_positions"], train["end_positions"],
@@ -80,4 +81,4 @@ def test_qa_answer_span_maps_to_tokens_and_back_through_stride_windows(data, str
         starts = [np.full(len(offs), -10.0) for offs in windows.offsets]
         ends = [np.full(len(offs), -10.0) for offs in windows.offsets]
         starts[w][s], ends[w][e] = 10.0, 10.0
-        assert qa.decode(starts, ends, windows, [context]) == [answer]
+        assert spans.decode(starts, ends, windows, [context]) == [answer]

@@ -7,7 +7,8 @@ from datasets import Dataset, Features, List, Value
 from transformers import AutoModelForQuestionAnswering
 
 import transfer_lab as tl
-from transfer_lab import qa
+from transfer_lab.data import qa
+from transfer_lab.families import spans
 from transfer_lab.metrics import squad_metrics
 from transfer_lab.models import load_tokenizer, model_config
 
@@ -32,10 +33,10 @@ def test_answer_tokens_hand_example():
     offsets = [(0, 0), (0, 5), (6, 8), (9, 13), (14, 15), (0, 0),
                (0, 4), (5, 7), (8, 13), (14, 16), (17, 21), (22, 23), (0, 0)]
     seq = [None, 0, 0, 0, 0, None, 1, 1, 1, 1, 1, 1, None]
-    assert qa.answer_tokens(offsets, seq, 17, 21) == (10, 10)  # "oslo"
-    assert qa.answer_tokens(offsets, seq, 8, 21) == (8, 10)  # "based in oslo"
+    assert spans.answer_tokens(offsets, seq, 17, 21) == (10, 10)  # "oslo"
+    assert spans.answer_tokens(offsets, seq, 8, 21) == (8, 10)  # "based in oslo"
     # a window that starts after the answer holds none of it: point at [CLS]
-    assert qa.answer_tokens(offsets[:6] + offsets[9:], seq[:6] + seq[9:], 0, 4) == (0, 0)
+    assert spans.answer_tokens(offsets[:6] + offsets[9:], seq[:6] + seq[9:], 0, 4) == (0, 0)
 
 
 def test_questions_are_seeded_and_answers_sit_at_answer_start():
@@ -55,11 +56,11 @@ def test_questions_are_seeded_and_answers_sit_at_answer_start():
 
 def test_decoded_span_equals_the_answer_text(tokenizer):
     data = qa.questions("orgs", 60, 3)
-    enc = qa.encode_qa(data, tokenizer, max_length=64, stride=16)
-    windows = qa.encode_qa_eval(data, tokenizer, max_length=64, stride=16)
+    enc = spans.encode_qa(data, tokenizer, max_length=64, stride=16)
+    windows = spans.encode_qa_eval(data, tokenizer, max_length=64, stride=16)
     assert len(windows.offsets) == len(enc)
     starts, ends = oracle_logits(enc, 64)
-    predictions = qa.decode(starts, ends, windows, list(data["context"]))
+    predictions = spans.decode(starts, ends, windows, list(data["context"]))
     assert predictions == [a["text"][0] for a in data["answers"]]
 
 
@@ -72,20 +73,20 @@ def test_long_context_needs_windows_and_still_decodes(tokenizer):
     row = {"id": ["long"], "context": [context], "question": ["where does ines live ?"],
            "answers": [{"text": [answer], "answer_start": [context.index(answer)]}]}
     data = Dataset.from_dict(row)
-    enc = qa.encode_qa(data, tokenizer, max_length=24, stride=8)
+    enc = spans.encode_qa(data, tokenizer, max_length=24, stride=8)
     assert len(enc) >= 3  # the context overflows into several windows
-    spans = list(zip(enc["start_positions"], enc["end_positions"], strict=True))
-    assert (0, 0) in spans and any(s > 0 for s, _ in spans)
-    for ids, (s, e) in zip(enc["input_ids"], spans, strict=True):
+    positions = list(zip(enc["start_positions"], enc["end_positions"], strict=True))
+    assert (0, 0) in positions and any(s > 0 for s, _ in positions)
+    for ids, (s, e) in zip(enc["input_ids"], positions, strict=True):
         if s:  # the labelled tokens of a window spell the answer
             assert tokenizer.decode(ids[s:e + 1]).replace(" ##", "") == answer
-    windows = qa.encode_qa_eval(data, tokenizer, max_length=24, stride=8)
+    windows = spans.encode_qa_eval(data, tokenizer, max_length=24, stride=8)
     assert windows.example == [0] * len(enc)
     starts, ends = oracle_logits(enc, 24)
-    assert qa.decode(starts, ends, windows, [context]) == [answer]
+    assert spans.decode(starts, ends, windows, [context]) == [answer]
     # a distractor window whose best span scores lower does not win
     starts[0, 9] = ends[0, 9] = 3.0
-    assert qa.decode(starts, ends, windows, [context]) == [answer]
+    assert spans.decode(starts, ends, windows, [context]) == [answer]
 
 
 def test_from_squad_keeps_the_offline_columns(tokenizer):
@@ -107,7 +108,7 @@ def test_from_squad_keeps_the_offline_columns(tokenizer):
 
 def test_squad_offline_error_names_the_quick_profile(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(RuntimeError, match="quick profile"):
+    with pytest.raises(tl.InputError, match="quick profile"):
         tl.get_task("squad").load("train", 10)
 
 
@@ -128,6 +129,6 @@ def test_new_head_and_a_short_fine_tune(tmp_path, tokenizer):
     row = run.to_dict()
     assert [p["epoch"] for p in row["curve"]] == [1, 2]
     assert 0.0 <= row["exact_match"] <= row["f1"] <= 100.0 and row["score"] == row["f1"]
-    predictions = qa.predict(model, test, tokenizer)
+    predictions = spans.predict(model, test, tokenizer)
     assert len(predictions) == 16
     assert squad_metrics(predictions, [a["text"] for a in test["answers"]])["f1"] == row["f1"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import transfer_lab as tl
-from transfer_lab import checkpoint
+from transfer_lab.training import checkpoint
 
 PACKAGE = Path(tl.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))

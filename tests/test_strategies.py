@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import transfer_lab as tl
-from transfer_lab.encode import classification_collator, encode_classification
-from transfer_lab.strategies import (
+from transfer_lab.families.classification import classification_collator, encode_classification
+from transfer_lab.lab.strategies import (
     STRATEGIES,
     ULMFIT_DECAY,
     EarlyStopping,
@@ -20,7 +20,7 @@ from transfer_lab.strategies import (
     source_accuracy,
     trained_parameters,
 )
-from transfer_lab.transferability import logme, rank_sources
+from transfer_lab.lab.transferability import logme, rank_sources
 
 LR = 1e-3
 

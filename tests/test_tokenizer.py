@@ -1,6 +1,6 @@
 """The shipped world tokenizer covers the world's words and round-trips its texts."""
 
-from transfer_lab import world
+from transfer_lab.data import world
 from transfer_lab.models import load_tokenizer
 
 

@@ -4,7 +4,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
 import transfer_lab as tl
-from transfer_lab.train import loader
+from transfer_lab.training.fit import loader
 
 
 def _data(n: int = 256) -> Dataset:
@@ -31,7 +31,7 @@ def test_length_grouped_batches_cover_every_row_once_and_pad_less():
 
 def test_fit_trains_with_length_grouped_batches():
     tok = tl.load_tokenizer("tiny")
-    from transfer_lab.encode import classification_collator, encode_classification
+    from transfer_lab.families.classification import classification_collator, encode_classification
 
     data = encode_classification(tl.get_task("film_sentiment").load("train", 64, 0), tok, 64)
     net = tl.build_model("tiny", num_labels=2)

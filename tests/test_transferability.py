@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from transfer_lab.transferability import (
+import transfer_lab as tl
+from transfer_lab.lab.transferability import (
     domain_overlap,
     log_evidence,
     logme,
@@ -187,7 +188,7 @@ def test_domain_overlap_of_tasks_is_seeded():
         ([], FILMS, ValueError, "empty list of texts"),
         (FILMS, [], ValueError, "empty list of texts"),
         (FILMS, [" . , !", ""], ValueError, "no words"),
-        ("the plot was dull", FILMS, TypeError, "list of texts"),
+        ("the plot was dull", FILMS, tl.InputError, "list of texts"),
     ],
 )
 def test_overlap_bad_input(source, target, error, match):

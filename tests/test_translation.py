@@ -4,13 +4,14 @@ import pytest
 import torch
 
 import transfer_lab as tl
-from transfer_lab import translation as T
+from transfer_lab.data import translation
+from transfer_lab.families import seq2seq
 from transfer_lab.metrics import translation_metrics
 
 
 def toy(*english_words: str) -> str:
     """Return the toy words of English words, in the given order (the expected answer)."""
-    lex = T.lexicon()
+    lex = translation.lexicon()
     return " ".join(lex[w] for w in english_words)
 
 
@@ -29,19 +30,19 @@ def toy(*english_words: str) -> str:
      ("cast", "dull", "was", "but", "ending", "superb", "was")),
 ])
 def test_to_toy_rules_on_hand_made_examples(english, expected):
-    assert T.to_toy(english) == toy(*expected)
+    assert translation.to_toy(english) == toy(*expected)
 
 
 def test_to_toy_rejects_words_outside_the_lexicon():
     with pytest.raises(ValueError, match="not in the toy lexicon"):
-        T.to_toy("the spaceship was good")
+        translation.to_toy("the spaceship was good")
 
 
 def test_toy_pairs_are_seeded_short_and_translated_by_the_rules():
-    a, b = T.toy_pairs(50, seed=3), T.toy_pairs(50, seed=3)
-    assert a["source"] == b["source"] and a["source"] != T.toy_pairs(50, seed=4)["source"]
-    assert all(len(s.split()) <= T.MAX_WORDS + 1 for s in a["source"])  # + the full stop
-    assert all(T.to_toy(s) == t for s, t in zip(a["source"], a["target"], strict=True))
+    a, b = translation.toy_pairs(50, seed=3), translation.toy_pairs(50, seed=3)
+    assert a["source"] == b["source"] and a["source"] != translation.toy_pairs(50, seed=4)["source"]
+    assert all(len(s.split()) <= translation.MAX_WORDS + 1 for s in a["source"])  # + the full stop
+    assert all(translation.to_toy(s) == t for s, t in zip(a["source"], a["target"], strict=True))
     task = tl.get_task("toy_translation")
     assert task.family == "seq2seq"
     train, test = task.load("train", 200), task.load("test", 200)
@@ -50,7 +51,7 @@ def test_toy_pairs_are_seeded_short_and_translated_by_the_rules():
 
 
 def test_bleu_of_an_identical_sentence_is_100():
-    sentence = T.to_toy("the plot was very good but the ending was dull .")
+    sentence = translation.to_toy("the plot was very good but the ending was dull .")
     scores = translation_metrics([sentence], [sentence])
     assert scores["bleu"] == pytest.approx(100.0)
     assert scores["chrf"] == pytest.approx(100.0)
@@ -59,15 +60,15 @@ def test_bleu_of_an_identical_sentence_is_100():
 
 def test_encode_seq2seq_pads_labels_with_minus_100():
     tok = tl.load_tokenizer("tiny")
-    pairs = T.toy_pairs(2, seed=0).select([0, 1])
+    pairs = translation.toy_pairs(2, seed=0).select([0, 1])
     pairs = pairs.from_dict({"source": ["the plot was good .", "a dull film"],
                              "target": [toy("plot", "good", "was"), toy("film", "dull")]})
-    data = T.encode_seq2seq(pairs, tok)
+    data = seq2seq.encode_seq2seq(pairs, tok)
     assert set(data.column_names) == {"input_ids", "attention_mask", "labels", "token_type_ids"} \
         or set(data.column_names) == {"input_ids", "attention_mask", "labels"}
     # labels: the target after [CLS], ending with [SEP] (the decoder starts from [CLS])
     assert data[0]["labels"][0] != tok.cls_token_id and data[0]["labels"][-1] == tok.sep_token_id
-    batch = T.seq2seq_collator(tok)([data[0], data[1]])
+    batch = seq2seq.seq2seq_collator(tok)([data[0], data[1]])
     assert batch["labels"].shape == (2, 4)
     assert batch["labels"][1].tolist()[-1] == -100  # the shorter target is padded with -100
     assert (batch["labels"] == tok.pad_token_id).sum() == 0
@@ -86,15 +87,15 @@ def theta(tmp_path_factory):
 def test_build_seq2seq_sets_special_tokens_and_warm_starts(theta):
     tok = tl.load_tokenizer("tiny")
     for theta_S, warm in ((None, "both"), (theta, "both"), (theta, "encoder")):
-        model = T.build_seq2seq(theta_S, seed=0, warm_start=warm)
+        model = seq2seq.build_seq2seq(theta_S, seed=0, warm_start=warm)
         for cfg in (model.config, model.generation_config):
             assert cfg.decoder_start_token_id == tok.cls_token_id
             assert cfg.pad_token_id == tok.pad_token_id
             assert cfg.eos_token_id == tok.sep_token_id
         assert model.decoder.config.is_decoder and model.decoder.config.add_cross_attention
     saved = tl.build_model("tiny", "mlm", seed=7).bert.embeddings.word_embeddings.weight
-    both, scratch = T.build_seq2seq(theta, seed=0), T.build_seq2seq(None, seed=0)
-    encoder_only = T.build_seq2seq(theta, seed=0, warm_start="encoder")
+    both, scratch = seq2seq.build_seq2seq(theta, seed=0), seq2seq.build_seq2seq(None, seed=0)
+    encoder_only = seq2seq.build_seq2seq(theta, seed=0, warm_start="encoder")
     assert tl.count_parameters(both) == tl.count_parameters(scratch)
     emb = "embeddings.word_embeddings.weight"
     assert torch.equal(both.encoder.state_dict()[emb], saved)
@@ -104,15 +105,15 @@ def test_build_seq2seq_sets_special_tokens_and_warm_starts(theta):
                        scratch.decoder.bert.state_dict()[emb])  # the decoder stays random
     assert not torch.equal(scratch.encoder.state_dict()[emb], saved)
     with pytest.raises(ValueError, match="warm_start"):
-        T.build_seq2seq(theta, warm_start="decoder")
+        seq2seq.build_seq2seq(theta, warm_start="decoder")
 
 
 def test_a_short_training_lowers_the_loss_and_translates():
     tok = tl.load_tokenizer("tiny")
     task, family = tl.get_task("toy_translation"), tl.get_family("seq2seq")
     config = tl.pipeline.target_config("tiny", "toy_translation").replace(max_steps=30)
-    data = (family.encode(T.toy_pairs(64, seed=0), tok, task, config.max_length),
-            T.toy_pairs(8, seed=5))
+    data = (family.encode(translation.toy_pairs(64, seed=0), tok, task, config.max_length),
+            translation.toy_pairs(8, seed=5))
 
     def run(seed):
         return tl.transfer(None, "toy_translation", 64, seed, config=config, data=data)
@@ -128,13 +129,13 @@ def test_a_short_training_lowers_the_loss_and_translates():
     # the same seed trains the same model; another seed starts and shuffles differently
     assert again.to_dict()["train_loss"] == losses and again.metrics == first.metrics
     assert other.to_dict()["train_loss"] != losses
-    assert T.translate(model, tok, list(data[1]["source"])) == outputs  # what was scored
-    assert 0.0 <= T.word_similarity(model.encoder, tok, ["good", "bad", "dull"]) <= 1.0
+    assert seq2seq.translate(model, tok, list(data[1]["source"])) == outputs  # what was scored
+    assert 0.0 <= seq2seq.word_similarity(model.encoder, tok, ["good", "bad", "dull"]) <= 1.0
 
 
 def test_word_recall_separates_content_and_function_words():
-    ref = T.to_toy("the plot was not good .")  # plot not good was
+    ref = translation.to_toy("the plot was not good .")  # plot not good was
     wrong_content = toy("ending", "not", "dull", "was")
-    recall = T.word_recall([wrong_content, ref], [ref, ref])
+    recall = translation.word_recall([wrong_content, ref], [ref, ref])
     # function words (not, was) found in both; content words (plot, good) only in the second
     assert recall == {"content": pytest.approx(0.5), "function": pytest.approx(1.0)}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from transfer_lab.userdata import read_rows, stratified_split, task_from_file
+from transfer_lab.data.userdata import read_rows, stratified_split, task_from_file
 
 CSV = '''sentence,label
 "a great film, truly",pos
@@ -24,7 +24,7 @@ weak script,neg
 @pytest.fixture(autouse=True)
 def own_registry(monkeypatch):
     """Register this file's tasks and corpora in copies, so no other test sees them."""
-    from transfer_lab import tasks
+    from transfer_lab.data import tasks
 
     monkeypatch.setattr(tasks, "TASKS", dict(tasks.TASKS))
     monkeypatch.setattr(tasks, "CORPORA", dict(tasks.CORPORA))

@@ -9,10 +9,11 @@ from datasets import Dataset
 from transformers import default_data_collator
 
 import transfer_lab as tl
-from transfer_lab import checkpoint, strategies
 from transfer_lab.cli import main
-from transfer_lab.encode import encode_classification
-from transfer_lab.train import TrainingDiverged
+from transfer_lab.families.classification import encode_classification
+from transfer_lab.lab import strategies
+from transfer_lab.training import checkpoint
+from transfer_lab.training.fit import TrainingDiverged
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_empty_data_to_fit_and_evaluate():
 
 
 def test_hub_task_offline_names_the_quick_profile():
-    with pytest.raises(RuntimeError, match="needs the Hugging Face hub, which is offline here; "
+    with pytest.raises(tl.InputError, match="needs the Hugging Face hub, which is offline here; "
                                            "use the quick profile's tasks"):
         tl.compare(target="sst2", progress=False)
 

@@ -3,8 +3,8 @@ target beside each domain's own polarity words (in the tuned proportion)."""
 
 import pytest
 
-from transfer_lab import world
-from transfer_lab.tasks import TASKS, get_corpus, get_task
+from transfer_lab.data import world
+from transfer_lab.data.tasks import TASKS, get_corpus, get_task
 
 
 def test_same_seed_same_data():

@@ -13,27 +13,60 @@ Every task family (classification, NER, QA, translation) goes through the same t
 
 __version__ = "0.1.0"
 
-from . import exercises  # tl.exercises.check(...)
-from .chapter import Setup, setup_chapter
-from .checkpoint import CheckpointError
-from .config import TrainConfig, cache_dir, offline, profile, quiet
-from .families import FAMILIES, TaskFamily, get_family
-from .metrics import classification_metrics
-from .models import BACKBONES, build_model, count_parameters, get_backbone, load_tokenizer
-from .pipeline import Selection, compare, pretrain_source, target_data, transfer
-from .predict import predict
-from .results import Comparison, Run
-from .tasks import CORPORA, TASKS, Task, get_task
-from .train import Callback, FitState, History, TrainingDiverged, evaluate, fit
-from .transferability import domain_overlap, vocabulary_overlap
-from .userdata import task_from_file
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "BACKBONES", "CORPORA", "Selection", "FAMILIES", "TASKS", "TaskFamily", "get_family", "offline",
-    "target_data", "Callback", "Comparison", "FitState", "History", "Run", "Setup", "Task",
-    "TrainConfig", "build_model", "cache_dir", "classification_metrics", "compare",
-    "count_parameters", "evaluate", "fit", "get_backbone", "get_task", "load_tokenizer",
-    "exercises", "predict", "pretrain_source", "profile", "quiet", "setup_chapter",
-    "task_from_file", "transfer", "TrainingDiverged", "CheckpointError", "domain_overlap",
-    "vocabulary_overlap",
-]
+# name -> the module that defines it; imported on first use (PEP 562), so that
+# `transfer-lab --help` and `import transfer_lab` load neither torch nor transformers
+_PUBLIC = {
+    "transfer_lab.config": ("TrainConfig", "cache_dir", "offline", "profile", "quiet"),
+    "transfer_lab.data.tasks": ("CORPORA", "TASKS", "Task", "get_task"),
+    "transfer_lab.data.userdata": ("task_from_file",),
+    "transfer_lab.families": ("FAMILIES", "TaskFamily", "get_family"),
+    "transfer_lab.lab.chapter": ("Setup", "setup_chapter"),
+    "transfer_lab.lab.transferability": ("domain_overlap", "vocabulary_overlap"),
+    "transfer_lab.metrics": ("classification_metrics",),
+    "transfer_lab.models": ("BACKBONES", "build_model", "count_parameters", "get_backbone",
+                            "load_tokenizer"),
+    "transfer_lab.pipeline": ("Selection", "compare", "pretrain_source", "target_data",
+                              "transfer"),
+    "transfer_lab.predict": ("predict",),
+    "transfer_lab.results": ("Comparison", "Run"),
+    "transfer_lab.stats": ("summarize", "paired_difference", "t_interval"),
+    "transfer_lab.training": ("Callback", "CheckpointError", "FitState", "History",
+                              "TrainingDiverged", "evaluate", "fit"),
+    "transfer_lab.validate": ("InputError",),
+}
+_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
+_SUBMODULES = {"exercises": "transfer_lab.lab.exercises"}  # tl.exercises.check(...)
+__all__ = sorted([*_WHERE, *_SUBMODULES])
+
+
+def __getattr__(name: str):
+    """Import a public name, or a layer (`tl.data`, `tl.training`, ...), on first use."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(_SUBMODULES[name])
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the public API beside the module's own names."""
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+    from transfer_lab.config import TrainConfig, cache_dir, offline, profile, quiet  # noqa: F401
+    from transfer_lab.data.tasks import CORPORA, TASKS, Task, get_task  # noqa: F401
+    from transfer_lab.pipeline import compare, pretrain_source, transfer  # noqa: F401
+    from transfer_lab.results import Comparison, Run  # noqa: F401
+    from transfer_lab.training import fit  # noqa: F401

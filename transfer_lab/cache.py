@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from . import world
-from .config import TrainConfig
-from .models import ASSETS
-from .train import History
+from transfer_lab.config import TrainConfig
+from transfer_lab.data import world
+from transfer_lab.models import ASSETS
+from transfer_lab.training.fit import History
+from transfer_lab.validate import OutputExists
 
 RUN_ONLY = ("checkpoint_dir", "checkpoint_every", "resume", "progress", "log_dir")
 # Part of every cache key: bump it when a change to the training code changes the weights a θ
@@ -61,7 +62,7 @@ def cached_theta(folder: Path, train: Callable[[], tuple], *, reuse: bool = True
         if reuse and (folder / "config.json").exists():
             return folder
         if folder.exists() and any(folder.iterdir()):
-            raise FileExistsError(f"{folder} exists and is not empty; choose a new --out folder "
+            raise OutputExists(f"{folder} exists and is not empty; choose a new --out folder "
                                   "(transfer-lab never overwrites your files)")
         net, tokenizer, card = train()
         save_theta(net, tokenizer, folder, card)

@@ -14,8 +14,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import __version__
-from .config import MIN_STEPS_PRETRAINED
+from transfer_lab import __version__
+from transfer_lab.config import MIN_STEPS_PRETRAINED
+from transfer_lab.validate import InputError
 
 USER_ERRORS = (ValueError, RuntimeError, OSError)  # bad input, missing data, no disk: one line
 CHECKPOINTS = "checkpoints"  # the run's checkpoints, inside --out, removed when it finishes
@@ -44,15 +45,15 @@ def _run_dir(args) -> Path:
         default = f"runs/{args.target}-{args.model}-{args.init}-{args.labels or 'all'}"
         return _fresh_dir(Path(args.out or default))
     if not args.out:
-        raise ValueError("--resume needs --out DIR, the folder of the run to continue")
+        raise InputError("--resume needs --out DIR, the folder of the run to continue")
     out = Path(args.out)
     if (out / "results.json").exists():
-        raise ValueError(f"{out} holds a finished run (results.json), nothing to resume; run "
+        raise InputError(f"{out} holds a finished run (results.json), nothing to resume; run "
                          "without --resume to start a new one")
     if (out / CHECKPOINTS).is_dir():
         print(f"resuming the run in {out}")
     elif out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} is not the folder of a transfer-lab run (no {CHECKPOINTS}/); "
+        raise InputError(f"{out} is not the folder of a transfer-lab run (no {CHECKPOINTS}/); "
                          "check --out, or run without --resume")
     else:
         print(f"nothing to resume in {out}: starting the run there")
@@ -61,16 +62,16 @@ def _run_dir(args) -> Path:
 
 def _user_data(args) -> None:
     """Register --target-file/--source-file as tasks; pick the model and θ_S that suit them."""
-    from .models import get_backbone
-    from .userdata import corpus_from_file, task_from_file
+    from transfer_lab.data.userdata import corpus_from_file, task_from_file
+    from transfer_lab.models import get_backbone
 
     if args.target_eval_file and not args.target_file:
-        raise ValueError("--target-eval-file needs --target-file (the training rows)")
+        raise InputError("--target-eval-file needs --target-file (the training rows)")
     args.unlabeled = None
     if args.unlabeled_file and not args.target_file:
-        raise ValueError("--unlabeled-file needs --target-file (the labelled target rows)")
+        raise InputError("--unlabeled-file needs --target-file (the labelled target rows)")
     if not (args.target_file or args.source_file):
-        from .pipeline import family_of
+        from transfer_lab.pipeline import family_of
 
         args.model = args.model or "tiny"
         family = family_of(args.target, args.model)
@@ -79,7 +80,7 @@ def _user_data(args) -> None:
         return
     args.model = args.model or "minilm"
     if get_backbone(args.model).world_only:
-        raise ValueError(f"model {args.model!r} knows only the synthetic world's words (your texts "
+        raise InputError(f"model {args.model!r} knows only the synthetic world's words (your texts "
                          "would be mostly [UNK]); use --model minilm for your own data")
     columns = dict(text=args.text_column, label=args.label_column, encoding=args.encoding)
     if args.target_file:
@@ -98,7 +99,7 @@ def _user_data(args) -> None:
     args.init = args.init or ("supervised" if args.source_file else "pretrained")
     args.source = args.source or "product_sentiment"
     if args.arms is None and args.unlabeled:  # the family's arms (bow, pretrained...) and dapt
-        from .pipeline import family_of
+        from transfer_lab.pipeline import family_of
 
         args.arms = family_of(args.target, args.model).default_arms(args.model, args.init)
         args.arms.insert(args.arms.index("transfer") if "transfer" in args.arms else 0, "dapt")
@@ -108,9 +109,9 @@ def _user_data(args) -> None:
 
 def cmd_run(args) -> None:
     """Compare scratch and transfer; print the table, write results.json and curves.png."""
-    from .config import quiet
-    from .pipeline import Selection, compare, family_of, target_config
-    from .tasks import get_task
+    from transfer_lab.config import quiet
+    from transfer_lab.data.tasks import get_task
+    from transfer_lab.pipeline import Selection, compare, family_of, target_config
 
     quiet()
     _user_data(args)
@@ -144,29 +145,29 @@ def _texts(args) -> list[str]:
     if args.file:
         path = Path(args.file)
         if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
-            from .userdata import read_rows
+            from transfer_lab.data.userdata import read_rows
 
             rows = read_rows(path, args.encoding)
             if rows and args.text_column not in rows[0]:
-                raise ValueError(f"{path.name} has no column {args.text_column!r}; columns found: "
+                raise InputError(f"{path.name} has no column {args.text_column!r}; columns found: "
                                  f"{', '.join(rows[0])} (choose one with --text-column)")
             texts += [row[args.text_column] for row in rows]
         elif not path.is_file():
-            raise ValueError(f"file {str(path)!r} does not exist; check the path")
+            raise InputError(f"file {str(path)!r} does not exist; check the path")
         else:
-            from .userdata import read_text
+            from transfer_lab.data.userdata import read_text
 
             texts += [line.strip() for line in read_text(path, args.encoding).splitlines()
                       if line.strip()]
     if not texts:
-        raise ValueError("no texts to classify; give them as arguments or with --file")
+        raise InputError("no texts to classify; give them as arguments or with --file")
     return texts
 
 
 def cmd_predict(args) -> None:
     """Print each text's predicted label and the probability of every label."""
-    from .config import quiet
-    from .predict import predict
+    from transfer_lab.config import quiet
+    from transfer_lab.predict import predict
 
     quiet()
     for row in predict(args.model, _texts(args), max_length=args.max_length):
@@ -178,8 +179,8 @@ def cmd_tasks(args) -> None:
     """Print the registered tasks with their family and metric (a JSON list with --json)."""
     import json
 
-    from .families import get_family
-    from .tasks import TASKS
+    from transfer_lab.data.tasks import TASKS
+    from transfer_lab.families import get_family
 
     rows = [{"name": t.name, "family": t.family, "metric": get_family(t.family).metric,
              "labels": list(t.labels), "description": t.description,
@@ -195,7 +196,7 @@ def cmd_tasks(args) -> None:
 
 def cmd_models(args) -> None:
     """Print the backbones."""
-    from .models import BACKBONES
+    from transfer_lab.models import BACKBONES
 
     for b in BACKBONES.values():
         note = " [hub, full profile]" if b.hub else ""
@@ -205,9 +206,9 @@ def cmd_models(args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
-    from .models import BACKBONES
-    from .pipeline import INITS
-    from .tasks import CORPORA, TASKS
+    from transfer_lab.data.tasks import CORPORA, TASKS
+    from transfer_lab.models import BACKBONES
+    from transfer_lab.pipeline import INITS
 
     p = _Parser(prog="transfer-lab", description="Transfer learning for language models, "
                 "measured: train θ_S on a source, fine-tune on a target, compare with scratch.")

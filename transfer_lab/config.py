@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from transfer_lab.validate import InputError
+
 PROFILES = ("quick", "full")
 
 
@@ -70,7 +72,7 @@ def profile(name: str | None = None) -> Profile:
     """Return the active profile, read from TRANSFER_LAB_PROFILE (default: quick)."""
     name = name or os.environ.get("TRANSFER_LAB_PROFILE", "quick")
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; set TRANSFER_LAB_PROFILE to one of: "
+        raise InputError(f"unknown profile {name!r}; set TRANSFER_LAB_PROFILE to one of: "
                          f"{', '.join(PROFILES)}")
     return QUICK if name == "quick" else FULL
 

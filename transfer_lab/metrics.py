@@ -18,15 +18,17 @@ from seqeval.metrics import recall_score as seqeval_recall
 from sklearn.metrics import accuracy_score
 from sklearn.metrics import f1_score as sklearn_f1
 
+from transfer_lab.validate import InputError
+
 
 def _check_pairs(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
     """Return None if `a` and `b` are non-empty and equally long, else raise ValueError."""
     if len(a) != len(b):
-        raise ValueError(
+        raise InputError(
             f"got {len(a)} {name_a} but {len(b)} {name_b}; pass one of each per example"
         )
     if len(a) == 0:
-        raise ValueError(f"got no {name_a}; pass at least one example")
+        raise InputError(f"got no {name_a}; pass at least one example")
 
 
 def classification_metrics(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
@@ -43,7 +45,7 @@ def ner_metrics(true_tags: list[list[str]], pred_tags: list[list[str]]) -> dict[
     _check_pairs(true_tags, pred_tags, "sentences", "predictions")
     for i, (t, p) in enumerate(zip(true_tags, pred_tags, strict=True)):
         if len(t) != len(p):
-            raise ValueError(
+            raise InputError(
                 f"sentence {i} has {len(t)} gold tags but {len(p)} predicted tags; "
                 "predict one tag per token"
             )
@@ -58,7 +60,7 @@ def ner_metrics(true_tags: list[list[str]], pred_tags: list[list[str]]) -> dict[
 def translation_metrics(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     """Return corpus {"bleu", "chrf"} on sacrebleu's 0..100 scale, one reference per sentence."""
     if isinstance(hypotheses, str) or isinstance(references, str):
-        raise TypeError("pass lists of sentences, not a single string; wrap it: [sentence]")
+        raise InputError("pass lists of sentences, not a single string; wrap it: [sentence]")
     _check_pairs(hypotheses, references, "hypotheses", "references")
     return {
         "bleu": float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score),
@@ -101,7 +103,7 @@ def squad_metrics(predictions: list[str], references: list[list[str]]) -> dict[s
     em = f1 = 0.0
     for i, (pred, golds) in enumerate(zip(predictions, references, strict=True)):
         if isinstance(golds, str) or len(golds) == 0:
-            raise ValueError(
+            raise InputError(
                 f"references[{i}] must be a non-empty list of gold answers; wrap one as [answer]"
             )
         em += max(squad_exact_match(pred, g) for g in golds)

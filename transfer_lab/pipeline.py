@@ -23,16 +23,16 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from . import validate
-from .cache import cache_key, cached_theta, save_theta, theta_card
-from .checkpoint import write_atomically
-from .config import TrainConfig, cache_dir, profile
-from .encode import encode_mlm, mlm_collator
-from .families import TaskFamily, family_for
-from .models import MaskedTokensOnly, build_model, get_backbone, load_tokenizer
-from .results import Comparison, Run
-from .tasks import Corpus, Task, get_corpus, get_task
-from .train import fit
+from transfer_lab import validate
+from transfer_lab.cache import cache_key, cached_theta, save_theta, theta_card
+from transfer_lab.config import TrainConfig, cache_dir, profile
+from transfer_lab.data.tasks import Corpus, Task, get_corpus, get_task
+from transfer_lab.families import TaskFamily, family_for
+from transfer_lab.models import MaskedTokensOnly, build_model, get_backbone, load_tokenizer
+from transfer_lab.models.mlm import encode_mlm, mlm_collator
+from transfer_lab.results import Comparison, Run
+from transfer_lab.training.checkpoint import write_atomically
+from transfer_lab.training.fit import fit
 
 INITS = ("supervised", "mlm", "pretrained")
 
@@ -114,16 +114,16 @@ def pretrain_source(
     validate.choice("init", init, INITS)
     backbone = get_backbone(model)
     if start is not None and init != "supervised":
-        raise ValueError(f"start= sets where supervised source training begins; init={init!r} "
+        raise validate.InputError(f"start= sets where supervised source training begins; init={init!r} "
                          "trains from the backbone (use init='supervised')")
     if init == "pretrained":
         if backbone.config is not None:
-            raise ValueError(f"model {model!r} has no pretrained weights; use init='supervised' "
+            raise validate.InputError(f"model {model!r} has no pretrained weights; use init='supervised' "
                              "or 'mlm', or a pretrained model such as 'minilm'")
         return Path(backbone.path())
     if init == "mlm":
         if backbone.decoder:
-            raise ValueError(f"model {model!r} is a decoder LLM: a masked-LM θ_S needs an encoder "
+            raise validate.InputError(f"model {model!r} is a decoder LLM: a masked-LM θ_S needs an encoder "
                              "(tiny, small, minilm); use --init pretrained or supervised")
         corpus = get_corpus(source or "world")
         source, examples = corpus.name, examples or corpus.examples or profile().source_examples
@@ -172,7 +172,7 @@ def target_data(target: str, labels: int, seed: int, tokenizer: PreTrainedTokeni
     raw test rows (`test_examples` of them; default: the profile's)."""
     task = get_task(target)
     if labels < 1:
-        raise ValueError(f"--labels must be at least 1 (got {labels})")
+        raise validate.InputError(f"--labels must be at least 1 (got {labels})")
     family = family_of(target, model)
     train = family.encode(task.load("train", labels, seed), tokenizer, task, max_length)
     return train, task.load("test", test_examples)
@@ -278,7 +278,7 @@ def compare(
     _check_arguments(source, task, model, init, labels, seeds, theta_S)
     if save and Path(save).exists() and any(Path(save).iterdir()) and not (
             resume and (Path(save) / "theta_T.json").exists()):
-        raise FileExistsError(f"{save} exists and is not empty; choose a new folder to save θ_T* "
+        raise validate.OutputExists(f"{save} exists and is not empty; choose a new folder to save θ_T* "
                               "in (transfer-lab never overwrites your files)")
     theta_S = theta_S or pretrain_source(source, model, init)
     arms = list(arms or family.default_arms(model, init))
@@ -346,7 +346,7 @@ def _select(selection: Selection, theta: str | Path | None, target: str, rows: D
     validation score of each rate (the labels less a validation share train; it scores)."""
     task, family = get_task(target), family_of(target, model)
     if len(rows) < 4:
-        raise ValueError(f"selection needs at least 4 labels to hold some out (got {len(rows)}); "
+        raise validate.InputError(f"selection needs at least 4 labels to hold some out (got {len(rows)}); "
                          "pass more labels or selection=None")
     split = rows.train_test_split(test_size=selection.validation, seed=seed)
     fit_rows, held = split["train"], split["test"]
@@ -374,7 +374,7 @@ def _dapt(unlabeled: str | None, model: str, source: str, init: str) -> Path:
     then, for a supervised θ_S, the source task's training from that body (its default
     recipe). For a pretrained or masked-LM θ_S, the domain-adapted body is the arm's θ."""
     if unlabeled is None:
-        raise ValueError("the dapt arm needs unlabeled text of the target's domain: pass "
+        raise validate.InputError("the dapt arm needs unlabeled text of the target's domain: pass "
                          "unlabeled=<a corpus of tasks.CORPORA> (--unlabeled-file FILE)")
     body = pretrain_source(unlabeled, model, "mlm")
     return pretrain_source(source, model, "supervised", start=body) if init == "supervised" \
@@ -404,9 +404,9 @@ def _check_arguments(source: str, task: Task, model: str, init: str, labels: int
     task.require_data()
     for name, value in (("labels", labels), ("seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"--{name} must be at least 1 (got {value!r})")
+            raise validate.InputError(f"--{name} must be at least 1 (got {value!r})")
     if labels > task.size:
-        raise ValueError(f"--labels {labels} is more than the {task.size} training examples of "
+        raise validate.InputError(f"--labels {labels} is more than the {task.size} training examples of "
                          f"{task.name!r}; use at most {task.size}")
 
 
@@ -414,7 +414,7 @@ def _runs_dir(checkpoint_dir, result: Comparison, resume: bool) -> Path | None:
     """Return the folder of a comparison's checkpoints; on resume, check it is the same one."""
     if checkpoint_dir is None:
         if resume:
-            raise ValueError("resume=True needs the folder of the comparison: pass "
+            raise validate.InputError("resume=True needs the folder of the comparison: pass "
                              "checkpoint_dir=...")
         return None
     folder = Path(checkpoint_dir)
@@ -423,13 +423,13 @@ def _runs_dir(checkpoint_dir, result: Comparison, resume: bool) -> Path | None:
                 if k not in ("arms", "seeds", "seconds", "summary", "differences")}
     card = folder / "comparison.json"
     if not resume and any(folder.iterdir()):
-        raise FileExistsError(f"{folder} holds checkpoints of an earlier comparison; pass "
+        raise validate.OutputExists(f"{folder} holds checkpoints of an earlier comparison; pass "
                               "resume=True to continue it, or choose a new folder")
     if resume and card.exists():
         saved = json.loads(card.read_text())
         for key, value in settings.items():
             if saved.get(key) != json.loads(json.dumps(value)):
-                raise ValueError(f"{folder} holds a comparison with {key}={saved.get(key)!r}, "
+                raise validate.InputError(f"{folder} holds a comparison with {key}={saved.get(key)!r}, "
                                  f"not {value!r}; resume with the same settings, or use a new "
                                  "folder")
     else:

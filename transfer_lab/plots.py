@@ -59,7 +59,7 @@ def _label(result, arm: str) -> str:
 
 def _classes(target: str) -> int:
     """Return the number of classes of a registered target (0 when it is not registered)."""
-    from .tasks import TASKS
+    from transfer_lab.data.tasks import TASKS
 
     return TASKS[target].num_labels if target in TASKS else 0
 

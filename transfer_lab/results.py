@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .checkpoint import write_atomically
-from .families import TaskFamily, get_family
-from .train import History
+from transfer_lab.families import TaskFamily, get_family
+from transfer_lab.training.checkpoint import write_atomically
+from transfer_lab.training.fit import History
 
 
 def ci95(values, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
@@ -196,6 +196,6 @@ class Comparison:
 
     def plot(self, path: str | Path | None = None, ax=None):
         """Plot the headline metric per arm (against epoch, or bars); save it if `path`."""
-        from .plots import plot_comparison
+        from transfer_lab.plots import plot_comparison
 
         return plot_comparison(self, path=path, ax=ax)

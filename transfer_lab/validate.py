@@ -15,18 +15,28 @@ from pathlib import Path
 PRECISIONS = ("no", "fp16", "bf16", "fp8")
 
 
+
+class InputError(ValueError):
+    """A mistake in what the user gave (a name, a number, a file, a folder, a missing install):
+    the message says what is wrong and how to fix it. The CLI prints it as one line, exit 2."""
+
+
+class OutputExists(InputError, FileExistsError):
+    """A folder to write into already holds files: transfer-lab never overwrites them."""
+
+
 def choice(kind: str, name, choices: Iterable[str]) -> str:
     """Return `name` if it is one of `choices`; else raise naming them all."""
     choices = list(choices)
     if name not in choices:
-        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}")
+        raise InputError(f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}")
     return name
 
 
 def not_empty(data, what: str = "data") -> None:
     """Raise if a data set (anything with a length) holds no examples."""
     if data is None or len(data) == 0:
-        raise ValueError(f"{what} is empty (0 examples); pass a data set with at least one example")
+        raise InputError(f"{what} is empty (0 examples); pass a data set with at least one example")
 
 
 def _row(i: int, where: str) -> str:
@@ -38,10 +48,10 @@ def texts(values: Sequence, where: str = "the data") -> None:
     """Raise on the first text that is not a string or is empty."""
     for i, text in enumerate(values):
         if not isinstance(text, str):
-            raise ValueError(f"the text of {_row(i, where)} is {text!r} ({type(text).__name__}), "
+            raise InputError(f"the text of {_row(i, where)} is {text!r} ({type(text).__name__}), "
                              "not a string; convert it with str() or drop the row")
         if not text.strip():
-            raise ValueError(f"the text of {_row(i, where)} is empty; give it some words or drop "
+            raise InputError(f"the text of {_row(i, where)} is empty; give it some words or drop "
                              "the row")
 
 
@@ -53,15 +63,15 @@ def labels(values: Sequence, names: Sequence[str] = (), num_labels: int | None =
     named = f" ({', '.join(names)})" if names else ""
     for i, label in enumerate(values):
         if isinstance(label, str) and label in names:
-            raise ValueError(f"the label of {_row(i, where)} is the name {label!r}; labels are "
+            raise InputError(f"the label of {_row(i, where)} is the name {label!r}; labels are "
                              f"class indices: use {list(names).index(label)} for {label!r} "
                              f"(classes {span}{named})")
         if isinstance(label, bool) or not isinstance(label, numbers.Integral):
-            raise ValueError(f"the label of {_row(i, where)} is {label!r} "
+            raise InputError(f"the label of {_row(i, where)} is {label!r} "
                              f"({type(label).__name__}); labels must be whole numbers {span}"
                              f"{named}: map your labels to class indices")
         if label < 0 or (num_labels and label >= num_labels):
-            raise ValueError(f"the label of {_row(i, where)} is {label}, out of range; labels "
+            raise InputError(f"the label of {_row(i, where)} is {label}, out of range; labels "
                              f"must be {span}{named}")
 
 
@@ -70,7 +80,7 @@ def classification_data(data, names: Sequence[str] = (), num_labels: int | None 
     """Raise unless `data` has non-empty string texts and class-index labels (text, label)."""
     missing = [c for c in ("text", "label") if c not in data.column_names]
     if missing:
-        raise ValueError(f"{where} has the columns {data.column_names}; a classification data "
+        raise InputError(f"{where} has the columns {data.column_names}; a classification data "
                          f"set needs 'text' and 'label' ({', '.join(missing)} missing): rename "
                          "them with data.rename_column(old, new)")
     not_empty(data, where)
@@ -86,13 +96,13 @@ def train_config(config) -> None:
         positive["max_steps"] = config.max_steps
     for key, value in positive.items():
         if not isinstance(value, numbers.Real) or not value > 0 or not math.isfinite(value):
-            raise ValueError(f"TrainConfig {key}={value!r} must be a positive number; e.g. "
+            raise InputError(f"TrainConfig {key}={value!r} must be a positive number; e.g. "
                              f"TrainConfig({key}={_example(key)})")
     if not 0 <= config.warmup_ratio < 1:
-        raise ValueError(f"TrainConfig warmup_ratio={config.warmup_ratio!r} must be in [0, 1); "
+        raise InputError(f"TrainConfig warmup_ratio={config.warmup_ratio!r} must be in [0, 1); "
                          "e.g. warmup_ratio=0.1 (10 % of the steps)")
     if config.weight_decay < 0 or (config.max_grad_norm or 0) < 0 or config.eval_every < 0:
-        raise ValueError("TrainConfig weight_decay, max_grad_norm and eval_every must not be "
+        raise InputError("TrainConfig weight_decay, max_grad_norm and eval_every must not be "
                          f"negative (got {config.weight_decay}, {config.max_grad_norm}, "
                          f"{config.eval_every}); use 0 to switch them off")
     from transformers.trainer_utils import SchedulerType
@@ -112,13 +122,13 @@ def theta_folder(theta_S, model: str | None = None) -> dict:
     folder = Path(theta_S)
     if not (folder / "config.json").is_file():
         what = "does not exist" if not folder.exists() else "has no config.json"
-        raise ValueError(f"θ_S folder {str(folder)!r} {what}; pass a folder written by "
+        raise InputError(f"θ_S folder {str(folder)!r} {what}; pass a folder written by "
                          "tl.pretrain_source (or save_pretrained), or None to train from scratch")
     card = folder / "theta_S.json"
     if model is not None and card.is_file():
         trained = json.loads(card.read_text()).get("model")
         if trained and trained != model:
-            raise ValueError(f"θ_S in {str(folder)!r} was trained from model {trained!r}, not "
+            raise InputError(f"θ_S in {str(folder)!r} was trained from model {trained!r}, not "
                              f"{model!r}; pass model={trained!r} (the tokenizer and sizes must "
                              "match)")
     return json.loads((folder / "config.json").read_text())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .. import validate
-from .base import EvaluateFn, TaskFamily
-from .causal import CausalLM
-from .classification import Classification, classification_metric
-from .seq2seq import Seq2Seq
-from .spans import ExtractiveQA
-from .tokens import TokenClassification
+from transfer_lab import validate
+from transfer_lab.families.base import EvaluateFn, TaskFamily
+from transfer_lab.families.causal import CausalLM
+from transfer_lab.families.classification import Classification, classification_metric
+from transfer_lab.families.seq2seq import Seq2Seq
+from transfer_lab.families.spans import ExtractiveQA
+from transfer_lab.families.tokens import TokenClassification
 
 FAMILIES: dict[str, TaskFamily] = {
     f.name: f for f in (Classification(), TokenClassification(), ExtractiveQA(), Seq2Seq(),
@@ -33,7 +33,7 @@ def family_for(task_family: str, decoder: bool = False) -> TaskFamily:
     if not decoder:
         return get_family(task_family)
     if task_family not in ON_DECODER:
-        raise ValueError(f"{task_family} tasks have no decoder-LLM version here; use an encoder "
+        raise validate.InputError(f"{task_family} tasks have no decoder-LLM version here; use an encoder "
                          f"model (tiny, small, minilm), or a task of: {', '.join(ON_DECODER)}")
     return get_family(ON_DECODER[task_family])
 

@@ -17,10 +17,11 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from ..config import TrainConfig
+from transfer_lab.config import TrainConfig
+from transfer_lab.validate import InputError
 
 if TYPE_CHECKING:
-    from ..tasks import Task
+    from transfer_lab.data.tasks import Task
 
 EvaluateFn = Callable[[torch.nn.Module], dict]
 
@@ -65,7 +66,7 @@ class TaskFamily:
 
     def check(self, train: Dataset, test: Dataset, task: Task) -> None:
         """Raise one clear error on data a run cannot use (encoded train, raw test rows)."""
-        from .. import validate
+        from transfer_lab import validate
 
         validate.not_empty(train, "the training data")
         validate.not_empty(test, "the test data")
@@ -73,7 +74,7 @@ class TaskFamily:
     def default_arms(self, model: str, init: str) -> list[str]:
         """Return the arms `compare` runs by default: the family's, with `pretrained` before
         `transfer` when θ_S was trained from a pretrained backbone (did the source help?)."""
-        from ..models import get_backbone
+        from transfer_lab.models import get_backbone
 
         arms = list(self.arms)
         if get_backbone(model).config is None and init != "pretrained" and "transfer" in arms:
@@ -91,13 +92,13 @@ class TaskFamily:
 
         `train` holds the seed's raw training rows, `theta` is θ_S.
         """
-        raise ValueError(f"unknown arm {arm!r} for the {self.name} family; choose scratch, "
+        raise InputError(f"unknown arm {arm!r} for the {self.name} family; choose scratch, "
                          "transfer, pretrained, an arm of others=, or (classification) bow")
 
     def logits_evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                           config: TrainConfig, metric_fn: Callable) -> EvaluateFn:
         """Return `train.evaluate` of the encoded test rows with `metric_fn` of the logits."""
-        from ..train import evaluate
+        from transfer_lab.training.fit import evaluate
 
         return partial(evaluate, data=self.encode(test, tokenizer, task, config.max_length),
                        collate_fn=self.collator(tokenizer), metric_fn=metric_fn,

@@ -8,7 +8,7 @@ gradient step the same scoring gives the `zero_shot` arm (the prompt alone) and 
 arm (k labelled examples of the seed's training set in the prompt). Both are calibrated by
 default: a prompt, above all one with examples, can make one label word likely whatever the
 review (4-shot prompts made SmolLM2 answer "positive" to 83–100 % of balanced reviews), so each
-label's score is centred on unlabeled training texts of the seed (`llm.calibrate`).
+label's score is centred on unlabeled training texts of the seed (`prompting.calibrate`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from .. import llm
-from ..bow import bow_arm
-from ..config import TrainConfig
-from ..metrics import classification_metrics
-from ..models import get_backbone, model_config
-from ..tasks import Task
-from .base import EvaluateFn, TaskFamily
+from transfer_lab.config import TrainConfig
+from transfer_lab.data.tasks import Task
+from transfer_lab.families import prompting
+from transfer_lab.families.base import EvaluateFn, TaskFamily
+from transfer_lab.families.bow import bow_arm
+from transfer_lab.metrics import classification_metrics
+from transfer_lab.models import get_backbone, model_config, smollm2
+from transfer_lab.validate import InputError
 
 INSTRUCTION = "Is this review positive or negative? Answer with one word."
 # the question for a task whose labels are not the sentiment pair (a user's file, say)
@@ -37,7 +38,7 @@ GENERIC_INSTRUCTION = "Which of these labels fits the text: {labels}? Answer wit
 class AnswerCollator:
     """Pack a batch of prompt + answer into one row; ask for the logits around each answer.
 
-    `llm.pack` puts the prompts' shared start (the system message and the start of the user
+    `prompting.pack` puts the prompts' shared start (the system message and the start of the user
     turn, ≈ 26 of ≈ 60 tokens of a film review's prompt) in the row once and each prompt's
     rest after it, with an attention mask that keeps the examples apart: the loss and its
     gradient are the padded batch's, and a SmolLM2 LoRA step in `fit` takes ≈ 30 % less time
@@ -50,9 +51,9 @@ class AnswerCollator:
         """Return the packed input ids, mask and position ids, and the answers' labels."""
         for f in features:
             if len(f["input_ids"]) < 2 or any(label != -100 for label in f["labels"][:-1]):
-                raise ValueError("AnswerCollator trains on the last token only (the answer after "
+                raise InputError("AnswerCollator trains on the last token only (the answer after "
                                  "a prompt); encode the examples with CausalLM.encode")
-        row, ends = llm.pack([list(f["input_ids"]) for f in features])
+        row, ends = prompting.pack([list(f["input_ids"]) for f in features])
         labels = [x for f in features for x in (-100, f["labels"][-1])]
         return {**row, "labels": torch.tensor([labels]),
                 "logits_to_keep": torch.tensor([x for end in ends for x in (end - 1, end)])}
@@ -89,7 +90,7 @@ class CausalLM(TaskFamily):
 
         `lora_r=None` fine-tunes every weight instead.
         """
-        llm.label_token_ids(self._tokenizer(model, theta), task.labels)  # refuse bad label words
+        prompting.label_token_ids(self._tokenizer(model, theta), task.labels)  # refuse bad label words
         torch.manual_seed(seed)
         if theta is None and not pretrained:
             net = AutoModelForCausalLM.from_config(model_config(model))
@@ -98,7 +99,7 @@ class CausalLM(TaskFamily):
                                                        dtype=torch.float32)
         if self.lora_r is None:
             return net
-        return llm.lora(net, r=self.lora_r, alpha=self.lora_alpha, target_modules=self.targets)
+        return smollm2.lora(net, r=self.lora_r, alpha=self.lora_alpha, target_modules=self.targets)
 
     def unwrap(self, net: torch.nn.Module) -> torch.nn.Module:
         """Return the model with its LoRA adapters merged in (what `save_pretrained` keeps)."""
@@ -106,7 +107,7 @@ class CausalLM(TaskFamily):
 
     def _tokenizer(self, model: str, theta) -> PreTrainedTokenizerBase:
         """Return the tokenizer of θ or of the backbone."""
-        from ..models import load_tokenizer
+        from transfer_lab.models import load_tokenizer
 
         return load_tokenizer(str(theta) if theta else model)
 
@@ -120,20 +121,20 @@ class CausalLM(TaskFamily):
                 labels: Sequence[str] = ("negative", "positive")) -> list[str]:
         """Return the chat prompt of each text (after `examples`, the few-shot turns)."""
         instruction = self.instruction_for(labels)
-        return [llm.chat_prompt(tokenizer, instruction, text, examples, field=self.field)
+        return [prompting.chat_prompt(tokenizer, instruction, text, examples, field=self.field)
                 for text in texts]
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return prompt + answer token as input ids; the loss sees the answer token only."""
-        answers = llm.label_token_ids(tokenizer, task.labels)
+        answers = prompting.label_token_ids(tokenizer, task.labels)
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
         for prompt, label in zip(self.prompts(tokenizer, data["text"], labels=task.labels),
                                  data["label"],
                                  strict=True):
-            # a long prompt loses its middle, as in `llm.score_labels`: the template's start
+            # a long prompt loses its middle, as in `prompting.score_labels`: the template's start
             # and the question with the assistant header stay
-            ids = llm.cut_middle(tokenizer(prompt, add_special_tokens=False)["input_ids"],
+            ids = prompting.cut_middle(tokenizer(prompt, add_special_tokens=False)["input_ids"],
                                  max_length - 1)
             rows["input_ids"].append([*ids, answers[label]])
             rows["attention_mask"].append([1] * (len(ids) + 1))
@@ -149,13 +150,13 @@ class CausalLM(TaskFamily):
         """Return accuracy and macro-F1 of the label word the model scores highest.
 
         `examples` are (text, label word) turns put before each question (few-shot);
-        `calibration` are unlabeled texts whose mean scores are subtracted (`llm.calibrate`).
+        `calibration` are unlabeled texts whose mean scores are subtracted (`prompting.calibrate`).
         Besides the metrics, `answer_share` is the share of the commonest answer (1.0: one
         label for every text); with calibration, `uncalibrated_accuracy` and
         `uncalibrated_answer_share` say what the raw scores gave. Each turn of a prompt may
         take `config.max_length` tokens.
         """
-        answers = llm.label_token_ids(tokenizer, task.labels)
+        answers = prompting.label_token_ids(tokenizer, task.labels)
         prompts = self.prompts(tokenizer, test["text"], examples, task.labels)
         reference = self.prompts(tokenizer, calibration, examples, task.labels)
         max_length = config.max_length * (len(examples) + 1)
@@ -163,11 +164,11 @@ class CausalLM(TaskFamily):
 
         def evaluate(model: torch.nn.Module) -> dict:
             # one call: the test and calibration prompts share the cached prefix
-            scores = llm.score_labels(model, tokenizer, prompts + reference, answers,
+            scores = prompting.score_labels(model, tokenizer, prompts + reference, answers,
                                       batch_size=min(config.eval_batch_size, 32),
                                       max_length=max_length)
             raw = scores[:len(prompts)].argmax(-1)
-            predicted = llm.calibrate(scores[:len(prompts)], scores[len(prompts):]).argmax(-1)
+            predicted = prompting.calibrate(scores[:len(prompts)], scores[len(prompts):]).argmax(-1)
             metrics = {**classification_metrics(gold, predicted.tolist()),
                        "answer_share": _commonest_share(predicted)}
             if reference:
@@ -188,11 +189,11 @@ class CausalLM(TaskFamily):
         (their labels unread) centre the scores.
         """
         if arm not in ("zero_shot", "few_shot"):
-            raise ValueError(f"unknown arm {arm!r} for a decoder LLM; choose bow, zero_shot, "
+            raise InputError(f"unknown arm {arm!r} for a decoder LLM; choose bow, zero_shot, "
                              "few_shot, or a θ arm (transfer, pretrained, scratch)")
         examples = []
         if arm == "few_shot" and self.shots:
-            examples = llm.few_shot_examples(train["text"], train["label"],
+            examples = prompting.few_shot_examples(train["text"], train["label"],
                                              min(self.shots, len(train)), seed, task.labels)
         shown = {text for text, _ in examples}
         calibration = [text for text in train["text"] if text not in shown][

@@ -6,16 +6,18 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import (
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+)
 
-from .. import validate
-from ..bow import bow_arm
-from ..config import MIN_STEPS_PRETRAINED, TrainConfig, profile
-from ..encode import encode_classification
-from ..metrics import classification_metrics
-from ..models import build_model, get_backbone
-from ..tasks import Task
-from .base import EvaluateFn, TaskFamily
+from transfer_lab import validate
+from transfer_lab.config import MIN_STEPS_PRETRAINED, TrainConfig, profile
+from transfer_lab.data.tasks import Task
+from transfer_lab.families.base import EvaluateFn, TaskFamily
+from transfer_lab.families.bow import bow_arm
+from transfer_lab.metrics import classification_metrics
+from transfer_lab.models import build_model, get_backbone
 
 
 def classification_metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -83,3 +85,26 @@ class Classification(TaskFamily):
         # of 64 labels (12 steps) left MiniLM's own weights at 0.58 (benchmarks/recipe.py)
         return TrainConfig(lr=1e-4, epochs=3, min_steps=MIN_STEPS_PRETRAINED, batch_size=16,
                            eval_every=0)
+
+
+def encode_classification(data: Dataset, tokenizer: PreTrainedTokenizerBase,
+                          max_length: int = 64, *,
+                          num_labels: int | None = None) -> Dataset:
+    """Return `data` tokenized (input_ids, attention_mask, labels), unpadded.
+
+    The rows are checked first: `text` must hold non-empty strings and `label` class indices
+    (below `num_labels` when it is given); a bad row raises one ValueError naming it.
+    """
+    validate.classification_data(data, num_labels=num_labels, where="the data")
+
+    def tok(batch):
+        enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        enc["labels"] = batch["label"]
+        return enc
+
+    return data.map(tok, batched=True, remove_columns=data.column_names)
+
+
+def classification_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
+    """Return a collator that pads each batch to its longest text (dynamic padding)."""
+    return DataCollatorWithPadding(tokenizer)

@@ -8,11 +8,13 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorForTokenClassification, PreTrainedTokenizerBase
 
-from ..config import TrainConfig
-from ..models import build_model, get_backbone
-from ..ner import encode_ner, ner_metric
-from ..tasks import Task
-from .base import EvaluateFn, TaskFamily
+from transfer_lab.config import TrainConfig
+from transfer_lab.data.ner import LABELS
+from transfer_lab.data.tasks import Task
+from transfer_lab.families.base import EvaluateFn, TaskFamily
+from transfer_lab.metrics import ner_metrics
+from transfer_lab.models import build_model, get_backbone
+from transfer_lab.validate import InputError
 
 
 class TokenClassification(TaskFamily):
@@ -62,3 +64,81 @@ class TokenClassification(TaskFamily):
         if get_backbone(model).world_only:
             return TrainConfig(lr=1e-3, epochs=20, batch_size=16, eval_every=5)
         return TrainConfig(lr=5e-5, epochs=3, batch_size=16, eval_every=1, max_length=128)
+
+
+IGNORE = -100  # the label of tokens that the loss and the metric skip
+
+
+# --- encoder and metric glue ---------------------------------------------------------------
+
+def align_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int]:
+    """Return one label per token: its word's label on the first piece, IGNORE on the others.
+
+    Special tokens ([CLS], [SEP]; word id None) and the later pieces of a split word get
+    IGNORE (-100), so the loss and the metric count each word exactly once.
+    """
+    out, previous = [], None
+    for wid in word_ids:
+        out.append(IGNORE if wid is None or wid == previous else word_labels[wid])
+        previous = wid
+    return out
+
+
+def encode_ner(data: Dataset, tokenizer: PreTrainedTokenizerBase, labels=LABELS,
+               max_length: int = 64) -> Dataset:
+    """Return tagged sentences tokenized into word pieces with aligned labels, unpadded."""
+    label2id = {name: i for i, name in enumerate(labels)}
+    unknown = {t for tags in data["tags"] for t in tags} - set(label2id)
+    if unknown:
+        raise InputError(f"tags {sorted(unknown)} are not among the labels {list(labels)}; "
+                         "pass the task's labels (e.g. labels=get_task(name).labels)")
+
+    def tok(batch):
+        enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True,
+                        max_length=max_length)
+        enc["labels"] = [align_labels(enc.word_ids(i), [label2id[t] for t in tags])
+                         for i, tags in enumerate(batch["tags"])]
+        return enc
+
+    return data.map(tok, batched=True, remove_columns=data.column_names)
+
+
+def ner_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorForTokenClassification:
+    """Return a collator that pads input ids and labels (with IGNORE) to the longest sentence."""
+    return DataCollatorForTokenClassification(tokenizer)
+
+
+def tags_from_logits(logits: torch.Tensor, labels: torch.Tensor, names=LABELS):
+    """Return (gold, predicted) IOB2 tags per sentence, one per word (IGNORE tokens skipped)."""
+    gold, pred = [], []
+    for p_row, l_row in zip(logits.argmax(-1).tolist(), labels.tolist(), strict=True):
+        kept = [(names[g], names[p]) for p, g in zip(p_row, l_row, strict=True) if g != IGNORE]
+        gold.append([g for g, _ in kept])
+        pred.append([p for _, p in kept])
+    return gold, pred
+
+
+def ner_metric(names=LABELS):
+    """Return a metric_fn for `fit`/`evaluate`: entity-level F1, precision, recall (seqeval)."""
+
+    def metric(logits: torch.Tensor, labels: torch.Tensor) -> dict:
+        return ner_metrics(*tags_from_logits(logits, labels, names))
+
+    return metric
+
+
+@torch.inference_mode()
+def tag(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+        words: list[str]) -> list[tuple[str, str, str]]:
+    """Return (word, its word pieces, predicted tag) for each word of one sentence."""
+    model.eval()
+    enc = tokenizer(words, is_split_into_words=True, return_tensors="pt")
+    enc = enc.to(model.device)
+    pred = model(**enc).logits[0].argmax(-1).tolist()
+    pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    word_ids = enc.word_ids(0)
+    out = []
+    for i, word in enumerate(words):
+        idx = [j for j, w in enumerate(word_ids) if w == i]
+        out.append((word, " ".join(pieces[j] for j in idx), model.config.id2label[pred[idx[0]]]))
+    return out

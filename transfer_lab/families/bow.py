@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from .metrics import classification_metrics
+from transfer_lab.metrics import classification_metrics
 
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 

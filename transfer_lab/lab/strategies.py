@@ -34,12 +34,13 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .config import TrainConfig
-from .encode import classification_collator
-from .families import classification_metric
-from .models import build_model, get_backbone, load_tokenizer
-from .probe import embed
-from .train import Callback, FitState, History, evaluate, fit, param_groups
+from transfer_lab.config import TrainConfig
+from transfer_lab.families import classification_metric
+from transfer_lab.families.classification import classification_collator
+from transfer_lab.lab.probe import embed
+from transfer_lab.models import build_model, get_backbone, load_tokenizer
+from transfer_lab.training.fit import Callback, FitState, History, evaluate, fit, param_groups
+from transfer_lab.validate import InputError
 
 ULMFIT_DECAY = 2.6  # η_(l−1) = η_l / 2.6 (Howard and Ruder, 2018)
 _LAYER = re.compile(r"\.layer\.(\d+)\.")
@@ -66,7 +67,7 @@ def _body_prefix(model: torch.nn.Module) -> str:
     """Return the prefix of the body's parameter names ("bert." for a BERT classifier)."""
     prefix = getattr(model, "base_model_prefix", "")
     if not prefix or not hasattr(model, prefix):
-        raise ValueError(f"{type(model).__name__} has no body (base_model_prefix); strategies "
+        raise InputError(f"{type(model).__name__} has no body (base_model_prefix); strategies "
                          "need a transformers model such as tl.build_model(...)")
     return prefix + "."
 
@@ -90,7 +91,7 @@ def layer_groups(model: torch.nn.Module) -> list[tuple[str, list[torch.nn.Parame
         else:
             head.append(p)
     if not layers or not groups["embeddings"]:
-        raise ValueError(f"found no embeddings or '.layer.N.' blocks in {type(model).__name__}; "
+        raise InputError(f"found no embeddings or '.layer.N.' blocks in {type(model).__name__}; "
                          "layer groups need a BERT-like model (tl.build_model)")
     groups.update({f"layer.{i}": layers[i] for i in sorted(layers)})
     groups["head"] = head
@@ -111,7 +112,7 @@ def discriminative_groups(model: torch.nn.Module, lr: float, weight_decay: float
                           decay: float = ULMFIT_DECAY) -> list[dict]:
     """Return AdamW groups with one rate per layer group: `lr` on top, ÷ `decay` per group down."""
     if decay <= 0:
-        raise ValueError(f"decay must be positive (got {decay}); ULMFiT uses 2.6")
+        raise InputError(f"decay must be positive (got {decay}); ULMFiT uses 2.6")
     named = layer_groups(model)
     top = len(named) - 1
     return [g for i, (name, params) in enumerate(named)
@@ -123,7 +124,7 @@ class GradualUnfreezing(Callback):
 
     def __init__(self, groups: list[tuple[str, list[torch.nn.Parameter]]], every: int = 1):
         if every < 1:
-            raise ValueError(f"every must be at least 1 epoch (got {every})")
+            raise InputError(f"every must be at least 1 epoch (got {every})")
         self.groups, self.every = groups, every
         self.unfrozen: list[list[str]] = []  # names of the trainable groups, per epoch
 
@@ -199,14 +200,14 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
 def get_strategy(name: str) -> Strategy:
     """Return the registered strategy called `name`."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+        raise InputError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
     return STRATEGIES[name]
 
 
 def prepare(strategy: str, model: torch.nn.Module, lr: float, **options) -> Prepared:
     """Return (model, groups, callbacks) to fine-tune `model` with `strategy` at `lr`."""
     if lr <= 0:
-        raise ValueError(f"lr must be positive (got {lr})")
+        raise InputError(f"lr must be positive (got {lr})")
     return get_strategy(strategy).prepare(model, lr, **options)
 
 
@@ -296,7 +297,7 @@ class EarlyStopping(Monitor):
         super().__init__(data, collate_fn)
         self.halt = halt
         if patience < 1:
-            raise ValueError(f"patience must be at least 1 epoch (got {patience})")
+            raise InputError(f"patience must be at least 1 epoch (got {patience})")
         self.metric, self.patience = metric, patience
         self.sign = 1.0 if metric == "loss" else -1.0  # lower loss is better, higher accuracy
         self.best, self.best_epoch, self.stopped_epoch = math.inf, 0, None

@@ -33,6 +33,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
+from transfer_lab.validate import InputError
+
 WEIGHTS, TRAINER, MANIFEST = "model.safetensors", "trainer.pt", "checkpoint.json"
 FORMAT = 1
 _NAME = re.compile(r"^step-(\d+)$")
@@ -308,7 +310,7 @@ def _same_settings(found: Checkpoint, expect: dict) -> None:
     for key, value in expect.items():
         saved = found.meta.get(key, value)
         if saved != value:
-            raise ValueError(f"{found.path} was written with {key}={saved!r}, this run has "
+            raise InputError(f"{found.path} was written with {key}={saved!r}, this run has "
                              f"{key}={value!r}; resume with the same settings, or start in a new "
                              "checkpoint folder")
 
@@ -326,7 +328,7 @@ class Saver:
     def __init__(self, run_dir, every: int = 0, *, settings: dict | None = None,
                  main: bool = True):
         if every < 0:
-            raise ValueError(f"checkpoint_every must be 0 (epochs only) or a number of steps "
+            raise InputError(f"checkpoint_every must be 0 (epochs only) or a number of steps "
                              f"(got {every})")
         self.run_dir = Path(run_dir) if run_dir else None
         self.every, self.main, self.settings = every, main, settings or {}
@@ -361,7 +363,7 @@ class Saver:
     def resume(self) -> Checkpoint | None:
         """Restore the newest good checkpoint (weights, optimizer, scheduler, RNGs); return it."""
         if self.run_dir is None:
-            raise ValueError("resume=True needs a checkpoint folder: pass checkpoint_dir=...")
+            raise InputError("resume=True needs a checkpoint folder: pass checkpoint_dir=...")
         found = restore(self.run_dir, self.model, self.optimizer, self.scheduler,
                         self._generators(), self.settings)
         self.latest = found.path if found else None

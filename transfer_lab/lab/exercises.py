@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertForSequenceClassification
 
+from transfer_lab.validate import InputError
+
 
 class ExerciseError(AssertionError):
     """A student's answer does not behave as the exercise asks."""
@@ -189,7 +191,7 @@ CHECKS: dict[str, Callable[[Callable], None]] = {
 def check(name: str, fn: Callable) -> bool:
     """Run the check called `name` on the student's function; True, or ExerciseError saying why."""
     if name not in CHECKS:
-        raise ValueError(f"unknown exercise {name!r}; choose one of: {', '.join(CHECKS)}")
+        raise InputError(f"unknown exercise {name!r}; choose one of: {', '.join(CHECKS)}")
     CHECKS[name](fn)
     print(f"✓ {name}: correct")
     return True

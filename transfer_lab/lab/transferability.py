@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from transfer_lab.validate import InputError
+
 WORD = re.compile(r"\w+")  # a word: a run of letters, digits or underscores (punctuation ignored)
 
 
@@ -102,32 +104,32 @@ def logme(
     F = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
     if F.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"features must be 2-D (n examples × D dimensions), got shape {F.shape}; "
             "reshape, e.g. features.reshape(len(features), -1)"
         )
     n, D = F.shape
     if len(labels) != n:
-        raise ValueError(
+        raise InputError(
             f"features has {n} rows but labels has {len(labels)}; pass one label per feature row"
         )
     if n == 0 or D == 0:
-        raise ValueError(f"features of shape {F.shape} are empty; pass at least one example")
+        raise InputError(f"features of shape {F.shape} are empty; pass at least one example")
     if not np.all(np.isfinite(F)):
-        raise ValueError("features contain NaN or inf; drop or impute those rows first")
+        raise InputError("features contain NaN or inf; drop or impute those rows first")
     if regression:
         Y = labels.astype(np.float64).reshape(n, -1)
         if not np.all(np.isfinite(Y)):
-            raise ValueError("regression labels contain NaN or inf; drop those rows first")
+            raise InputError("regression labels contain NaN or inf; drop those rows first")
     else:
         if labels.ndim != 1:
-            raise ValueError(
+            raise InputError(
                 f"class labels must be 1-D (one class id per example), got shape {labels.shape}; "
                 "for real-valued targets pass regression=True"
             )
         classes = np.unique(labels)
         if len(classes) < 2:
-            raise ValueError(
+            raise InputError(
                 f"labels contain {len(classes)} class; LogME needs at least 2 classes"
             )
         Y = (labels[:, None] == classes[None, :]).astype(np.float64)
@@ -150,13 +152,13 @@ def rank_sources(scores: dict[str, float]) -> list[str]:
 def word_distribution(texts: Sequence[str]) -> dict[str, float]:
     """Return p(w): each lower-cased word's share of all word occurrences in `texts`."""
     if isinstance(texts, str):
-        raise TypeError("pass a list of texts, not one string (it would be read letter by letter)")
+        raise InputError("pass a list of texts, not one string (it would be read letter by letter)")
     if len(texts) == 0:
-        raise ValueError("got an empty list of texts; pass at least one text of the domain")
+        raise InputError("got an empty list of texts; pass at least one text of the domain")
     counts = Counter(w for text in texts for w in WORD.findall(str(text).lower()))
     total = sum(counts.values())
     if total == 0:
-        raise ValueError(f"the {len(texts)} texts contain no words; pass at least one text "
+        raise InputError(f"the {len(texts)} texts contain no words; pass at least one text "
                          "with a word in it")
     return {w: c / total for w, c in counts.items()}
 
@@ -173,13 +175,13 @@ def domain_overlap(source: str, target: str, n: int = 2_000, seed: int = 0) -> f
     Tasks come from `tasks.get_task`; a task whose rows have no `text` column (NER, QA,
     translation) raises ValueError.
     """
-    from .tasks import get_task  # the registry imports the world; keep this module light
+    from transfer_lab.data.tasks import get_task
 
     texts = []
     for name in (source, target):
         rows = get_task(name).load("train", n, seed)
         if "text" not in rows.column_names:
-            raise ValueError(f"task {name!r} has no text column ({', '.join(rows.column_names)}); "
+            raise InputError(f"task {name!r} has no text column ({', '.join(rows.column_names)}); "
                              "pass texts to vocabulary_overlap instead")
         texts.append(rows["text"])
     return vocabulary_overlap(*texts)

@@ -15,8 +15,9 @@ from functools import partial
 
 from datasets import Dataset
 
-from . import ner, qa, translation, validate, world
-from .config import offline, profile
+from transfer_lab import validate
+from transfer_lab.config import offline, profile
+from transfer_lab.data import ner, qa, translation, world
 
 SPLIT_SEEDS = {"train": 1, "test": 2}  # train and test texts come from different streams
 Loader = Callable[[str, int, int], Dataset]  # (split, n, seed) → n rows
@@ -49,10 +50,10 @@ class Task:
         if n is None:
             n = self.size if split == "train" else profile().test_examples
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"asked for {n!r} examples of {self.name!r}; ask for a whole "
+            raise validate.InputError(f"asked for {n!r} examples of {self.name!r}; ask for a whole "
                              "number, at least 1")
         if split == "train" and n > self.size:
-            raise ValueError(f"task {self.name!r} has {self.size} training examples; "
+            raise validate.InputError(f"task {self.name!r} has {self.size} training examples; "
                              f"ask for at most {self.size}")
         self.require_data()
         data = self.loader(split, n, seed)
@@ -68,7 +69,7 @@ class Task:
         if self.hub and offline():
             fix = ("set TRANSFER_LAB_PROFILE=full on a machine with a network" if profile().offline
                    else "unset HF_HUB_OFFLINE (and connect to a network)")
-            raise RuntimeError(f"task {self.name!r} needs the Hugging Face hub, which is offline "
+            raise validate.InputError(f"task {self.name!r} needs the Hugging Face hub, which is offline "
                                f"here; use the quick profile's tasks (transfer-lab tasks), or "
                                f"{fix}")
 

@@ -6,7 +6,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Profile, profile, quiet
+from transfer_lab.config import Profile, profile, quiet
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from . import llm, validate
-from .config import TrainConfig
-from .families.causal import INSTRUCTION, CausalLM
-from .tasks import Task, get_task
-from .train import fit
+from transfer_lab import validate
+from transfer_lab.config import TrainConfig
+from transfer_lab.data.tasks import Task, get_task
+from transfer_lab.families import prompting
+from transfer_lab.families.causal import INSTRUCTION, CausalLM
+from transfer_lab.models import smollm2
+from transfer_lab.training.fit import fit
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def task(name: str) -> Task:
         return Task(name, "classification", entry.words, f"first name's type in {base.name}",
                     lambda split, n, seed: first_name_rows(base.load(split, n, seed)))
     if len(entry.words) != base.num_labels:
-        raise ValueError(f"{name!r} has {len(entry.words)} answer words for {base.num_labels} "
+        raise validate.InputError(f"{name!r} has {len(entry.words)} answer words for {base.num_labels} "
                          f"classes {base.labels}; give one word per class in INSTRUCTIONS")
     return replace(base, name=name, labels=entry.words)
 
@@ -120,7 +122,7 @@ def encode(name: str, rows: Dataset, tokenizer, max_length: int = 128) -> Datase
 def mix(tokenizer, config: InstructConfig = InstructConfig()) -> Dataset:
     """Return the SFT data: `examples_per_task` of each source, encoded, shuffled with the seed."""
     if config.held_out in config.sources:
-        raise ValueError(f"the held-out task {config.held_out!r} is among the sources "
+        raise validate.InputError(f"the held-out task {config.held_out!r} is among the sources "
                          f"{config.sources}; hold out a task the tuning never sees")
     parts = [encode(name, load(name, "train", config.examples_per_task, config.seed), tokenizer,
                     config.max_length) for name in config.sources]
@@ -132,7 +134,7 @@ def adapt(model, lora_r: int | None):
     every weight trainable (a merged θ_S comes back frozen from peft)."""
     if lora_r is None:
         return model.requires_grad_(True)
-    return llm.lora(model, r=lora_r, alpha=2 * lora_r, target_modules=CausalLM().targets)
+    return smollm2.lora(model, r=lora_r, alpha=2 * lora_r, target_modules=CausalLM().targets)
 
 
 def train(model, tokenizer, data: Dataset, config: TrainConfig, lora_r: int | None = 8):
@@ -163,17 +165,17 @@ def scores(model, tokenizer, name: str, texts: Sequence[str]) -> torch.Tensor:
     """Return log p(answer word | prompt) of each text asked task `name`: shape (n, classes)."""
     words = task(name).labels
     prompts = family(name).prompts(tokenizer, list(texts), labels=words)
-    return llm.score_labels(model, tokenizer, prompts, llm.label_token_ids(tokenizer, words))
+    return prompting.score_labels(model, tokenizer, prompts, prompting.label_token_ids(tokenizer, words))
 
 
 def measure(model, tokenizer, name: str, rows: Dataset,
             calibration: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """Return per row: `answer` (the class of the likeliest answer word), `raw` (1 if it is
-    right), `calibrated` (the same after `llm.calibrate` on the unlabeled `calibration` texts)
+    right), `calibrated` (the same after `prompting.calibrate` on the unlabeled `calibration` texts)
     and `mass` (the probability of all the task's answer words together)."""
     everything = scores(model, tokenizer, name, [*rows["text"], *calibration])
     test, gold = everything[:len(rows)], np.asarray(rows["label"])
-    calibrated = llm.calibrate(test, everything[len(rows):])
+    calibrated = prompting.calibrate(test, everything[len(rows):])
     return {"answer": test.argmax(-1).numpy(),
             "raw": (test.argmax(-1).numpy() == gold).astype(float),
             "calibrated": (calibrated.argmax(-1).numpy() == gold).astype(float),
@@ -191,7 +193,7 @@ def bootstrap(values: Sequence[float], draws: int = 2000,
     """Return the mean of `values` and its 95 % bootstrap interval (items resampled, seeded)."""
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or len(values) < 2:
-        raise ValueError(f"a bootstrap needs a list of at least 2 numbers, got shape "
+        raise validate.InputError(f"a bootstrap needs a list of at least 2 numbers, got shape "
                          f"{values.shape}")
     picks = np.random.default_rng(seed).integers(0, len(values), size=(draws, len(values)))
     low, high = np.quantile(values[picks].mean(1), [0.025, 0.975])
@@ -203,7 +205,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], draws: int = 2000,
     """Return mean(a − b) over paired items and its 95 % bootstrap interval."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"paired_difference needs two equal-length lists (the same items), "
+        raise validate.InputError(f"paired_difference needs two equal-length lists (the same items), "
                          f"got shapes {a.shape} and {b.shape}")
     return bootstrap(a - b, draws, seed)
 

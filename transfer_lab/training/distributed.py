@@ -1,6 +1,6 @@
 """Scale-out: the same `fit()` on one process or on several (DDP with `torchrun`), chapter 6.
 
-`python -m transfer_lab.distributed --out run.json` trains a tiny model for a few steps and writes
+`python -m transfer_lab.training.distributed --out run.json` trains a tiny model for a few steps and writes
 its loss trajectory to JSON. Started under `torchrun --nproc_per_node N`, each of the N processes
 takes `global_batch / N` examples a step; Accelerate wraps the model in DistributedDataParallel,
 shards the batches and averages the gradients, so the trajectory is the one-process trajectory
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
-from .train import Callback, FitState, fit
+from transfer_lab.config import TrainConfig
+from transfer_lab.training.fit import Callback, FitState, fit
+from transfer_lab.validate import InputError
 
 
 class GlobalLoss(Callback):
@@ -71,13 +72,13 @@ def run(
     epoch is `steps` steps and no process gets a padded last batch. Dropout is off unless
     `dropout=True`, because each process draws its own dropout masks.
     """
-    from .encode import classification_collator, encode_classification
-    from .models import build_model, load_tokenizer
-    from .tasks import get_task
+    from transfer_lab.data.tasks import get_task
+    from transfer_lab.families.classification import classification_collator, encode_classification
+    from transfer_lab.models import build_model, load_tokenizer
 
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if global_batch % processes:
-        raise ValueError(f"global batch {global_batch} does not split over {processes} processes; "
+        raise InputError(f"global batch {global_batch} does not split over {processes} processes; "
                          f"choose a multiple of {processes}")
     task = get_task(target)
     tokenizer = load_tokenizer(str(theta) if theta else model)
@@ -110,12 +111,12 @@ def launch(processes: int = 2, *, timeout: float = 600, **kwargs) -> dict:
     """Run `run(**kwargs)` in `processes` new CPU processes with torchrun; return rank 0's result.
 
     The command is `ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node N -m
-    transfer_lab.distributed --out FILE …` (`--standalone` picks a free port).
+    transfer_lab.training.distributed --out FILE …` (`--standalone` picks a free port).
     """
     with tempfile.TemporaryDirectory(prefix="transfer-lab-ddp-") as tmp:
         out = Path(tmp) / "run.json"
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   f"--nproc_per_node={processes}", "-m", "transfer_lab.distributed",
+                   f"--nproc_per_node={processes}", "-m", "transfer_lab.training.distributed",
                    "--out", str(out), *_flags(kwargs)]
         env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
@@ -141,14 +142,14 @@ def _flags(kwargs: dict) -> list[str]:
 def max_difference(a: dict, b: dict) -> float:
     """Return the largest absolute difference between two runs' per-step losses."""
     if len(a["loss"]) != len(b["loss"]):
-        raise ValueError(f"runs differ in length ({len(a['loss'])} vs {len(b['loss'])} steps); "
+        raise InputError(f"runs differ in length ({len(a['loss'])} vs {len(b['loss'])} steps); "
                          "compare runs with the same steps and global batch")
     return max(abs(x - y) for x, y in zip(a["loss"], b["loss"], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: run() on this process and write rank 0's result to --out."""
-    p = argparse.ArgumentParser(prog="python -m transfer_lab.distributed",
+    p = argparse.ArgumentParser(prog="python -m transfer_lab.training.distributed",
                                 description="Train a tiny model for a few steps on 1 or N "
                                 "processes (start it with torchrun) and write the loss per step.")
     p.add_argument("--out", required=True, help="JSON file for the result (written by rank 0)")
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dropout", action="store_true", help="keep dropout on (runs then differ)")
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     args = p.parse_args(argv)
-    from .config import quiet
+    from transfer_lab.config import quiet
 
     quiet()
     result = run(args.steps, args.global_batch, target=args.target, model=args.model,

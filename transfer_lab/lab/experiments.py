@@ -17,15 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import cache_key, cache_lock
-from .checkpoint import write_atomically
-from .config import TrainConfig, cache_dir
-from .families import get_family
-from .models import load_tokenizer
-from .pipeline import ARMS, transfer
-from .plots import COLORS, _axes, finish, plot_mean_std
-from .results import Run
-from .tasks import get_task
+from transfer_lab.cache import cache_key, cache_lock
+from transfer_lab.config import TrainConfig, cache_dir
+from transfer_lab.data.tasks import get_task
+from transfer_lab.families import get_family
+from transfer_lab.models import load_tokenizer
+from transfer_lab.pipeline import ARMS, transfer
+from transfer_lab.plots import COLORS, _axes, finish, plot_mean_std
+from transfer_lab.results import Run
+from transfer_lab.training.checkpoint import write_atomically
+from transfer_lab.validate import InputError
 
 STARTS = {"transfer": "from θ_S (transfer)", "scratch": "from random (scratch)"}
 
@@ -41,7 +42,7 @@ def _per_arm(value, arms: Sequence[str]) -> dict:
     if isinstance(value, Mapping):
         missing = [arm for arm in arms if arm not in value]
         if missing:
-            raise ValueError(f"no entry for arm(s) {', '.join(missing)}; give one per arm of "
+            raise InputError(f"no entry for arm(s) {', '.join(missing)}; give one per arm of "
                              f"{', '.join(arms)} or a single value for all")
         return {arm: value[arm] for arm in arms}
     return dict.fromkeys(arms, value)
@@ -67,15 +68,15 @@ def label_curve(
     locked: the same curve in another process (a notebook beside this one) waits and reads it.
     """
     if seeds < 1:
-        raise ValueError(f"seeds must be at least 1 (got {seeds})")
+        raise InputError(f"seeds must be at least 1 (got {seeds})")
     start = time.perf_counter()
     budgets = {arm: sorted(set(b)) for arm, b in _per_arm(budgets, ARMS).items()}
     configs = _per_arm(config or curve_config(), ARMS)
     if any(min(b, default=0) < 1 for b in budgets.values()):
-        raise ValueError(f"every label budget must be a positive integer (got {budgets})")
+        raise InputError(f"every label budget must be a positive integer (got {budgets})")
     lengths = {c.max_length for c in configs.values()}
     if len(lengths) > 1:
-        raise ValueError(f"both arms must use one max_length (got {sorted(lengths)})")
+        raise InputError(f"both arms must use one max_length (got {sorted(lengths)})")
     task, tokenizer, length = get_task(target), load_tokenizer(str(theta_S)), lengths.pop()
     family = get_family(task.family)
     test = task.load("test", test_examples)
@@ -224,7 +225,7 @@ def weight_distance(
     after = dict(theta_star_model.named_parameters())
     if before.keys() != after.keys():
         diff = sorted(before.keys() ^ after.keys())
-        raise ValueError(f"the two models have different parameters ({', '.join(diff[:3])}, ...); "
+        raise InputError(f"the two models have different parameters ({', '.join(diff[:3])}, ...); "
                          "compare θ_T(0) and θ_T* of the same architecture")
     prefix = getattr(theta_0_model, "base_model_prefix", "bert")
     squared, norms = {}, {}

@@ -1,13 +1,4 @@
-"""Translation: English → a rule-based toy language, with BERT-initialised encoder–decoders (ch. 5).
-
-The toy language (chapter 5, "Translation") takes its words from `world.toy_lexicon()` and
-reorders them with three rules: articles are dropped, an adjective follows its noun, and the
-verb goes to the end of its clause; punctuation is dropped. An `EncoderDecoderModel` learns it
-from parallel pairs, its encoder and decoder initialised from a BERT checkpoint θ_S (transfer,
-Rothe et al. 2020) or at random with the same architecture (scratch). Hub pairs (full profile)
-load with `datasets.load_dataset` and map to the same columns: `source`, `target`. The tasks
-are registered in `tasks`; the family is `families.seq2seq.Seq2Seq`, trained by `tl.compare`.
-"""
+"""The toy language: a lexicon and word-order rules; English-toy pairs."""
 
 from __future__ import annotations
 
@@ -15,21 +6,11 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-import torch
 from datasets import Dataset
-from transformers import (
-    BertConfig,
-    BertModel,
-    DataCollatorForSeq2Seq,
-    EncoderDecoderConfig,
-    EncoderDecoderModel,
-    PreTrainedTokenizerBase,
-)
 
-from . import world
-from .models import load_tokenizer, model_config
+from transfer_lab.data import world
+from transfer_lab.validate import InputError
 
 ARTICLES = frozenset({"a", "an", "the"})
 PUNCTUATION = frozenset({".", ","})
@@ -87,7 +68,7 @@ def to_toy(english: str) -> str:
     for words in clauses:
         for word in words if words[:1] and words[0] in BOUNDARIES else reorder(words):
             if word not in lex:
-                raise ValueError(f"{word!r} is not in the toy lexicon; use words of "
+                raise InputError(f"{word!r} is not in the toy lexicon; use words of "
                                  "world.vocabulary() (see world.toy_lexicon())")
             toy.append(lex[word])
     return " ".join(toy)
@@ -165,89 +146,6 @@ def monolingual_corpus(n: int, seed: int = 0) -> list[str]:
     return texts
 
 
-# --- encoding and the model -------------------------------------------------------------
-
-def encode_seq2seq(data: Dataset, tokenizer: PreTrainedTokenizerBase,
-                   max_length: int = 32) -> Dataset:
-    """Return pairs tokenized: input_ids, attention_mask of the source; labels of the target.
-
-    Labels are the target's ids after [CLS] (…, [SEP]): the decoder starts from [CLS]
-    (`decoder_start_token_id`) and stops at [SEP] (`eos_token_id`).
-    """
-    def tok(batch):
-        enc = tokenizer(batch["source"], truncation=True, max_length=max_length)
-        labels = tokenizer(batch["target"], truncation=True, max_length=max_length + 1)
-        enc["labels"] = [ids[1:] for ids in labels["input_ids"]]
-        return enc
-
-    return data.map(tok, batched=True, remove_columns=data.column_names)
-
-
-def seq2seq_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
-    """Return a collator that pads inputs with [PAD] and labels with -100 (ignored by the loss)."""
-    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
-
-
-def set_special_tokens(model: EncoderDecoderModel,
-                       tokenizer: PreTrainedTokenizerBase) -> EncoderDecoderModel:
-    """Set start, end and pad tokens on the config AND the generation config; return the model."""
-    ids = {"decoder_start_token_id": tokenizer.cls_token_id, "bos_token_id": tokenizer.cls_token_id,
-           "eos_token_id": tokenizer.sep_token_id, "pad_token_id": tokenizer.pad_token_id}
-    for cfg in (model.config, model.generation_config):
-        for k, v in ids.items():
-            setattr(cfg, k, v)
-    return model
-
-
-WARM_STARTS = ("both", "encoder")
-
-
-def build_seq2seq(theta: str | Path | None = None, backbone: str = "tiny", seed: int = 0,
-                  warm_start: str = "both") -> EncoderDecoderModel:
-    """Return a BERT encoder–decoder, initialised from θ (a BERT checkpoint) or random (seeded).
-
-    The decoder is the same BERT with `is_decoder=True, add_cross_attention=True`; its
-    cross-attention starts at random in every arm. `warm_start="both"` loads θ into the
-    encoder and the decoder (BERT2BERT), `"encoder"` only into the encoder (BERT2RND).
-    """
-    if warm_start not in WARM_STARTS:
-        raise ValueError(f"unknown warm_start {warm_start!r}; choose one of: "
-                         f"{', '.join(WARM_STARTS)}")
-    torch.manual_seed(seed)
-    tokenizer = load_tokenizer(str(theta) if theta else backbone)
-    if theta is not None and warm_start == "both":
-        model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(theta), str(theta))
-    else:
-        encoder = model_config(backbone)
-        decoder = BertConfig(**{**encoder.to_dict(), "is_decoder": True,
-                                "add_cross_attention": True})
-        config = EncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
-        model = EncoderDecoderModel(config=config)
-        if theta is not None:
-            body = BertModel.from_pretrained(str(theta), add_pooling_layer=False)
-            loaded = model.encoder.load_state_dict(body.state_dict(), strict=False)
-            if loaded.unexpected_keys or any("pooler" not in k for k in loaded.missing_keys):
-                raise ValueError(f"θ {theta} does not fit the {backbone!r} encoder: {loaded}")
-    return set_special_tokens(model, tokenizer)
-
-
-@torch.inference_mode()
-def translate(model: EncoderDecoderModel, tokenizer: PreTrainedTokenizerBase, sentences: list[str],
-              *, num_beams: int = 4,
-              max_new_tokens: int = 24, batch_size: int = 256) -> list[str]:
-    """Return the model's translations of `sentences` (beam search)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(sentences), batch_size):
-        enc = tokenizer(sentences[i:i + batch_size], padding=True, return_tensors="pt",
-                        return_token_type_ids=False).to(device)
-        ids = model.generate(**enc, num_beams=num_beams, max_new_tokens=max_new_tokens,
-                             do_sample=False)
-        out += tokenizer.batch_decode(ids, skip_special_tokens=True)
-    return [" ".join(s.split()) for s in out]
-
-
 # --- a closer look: which words come out right, and can the encoder tell words apart? -----
 
 CONTENT = ADJECTIVES | NOUNS | set(world.PEOPLE) | set(world.PLACES)
@@ -270,21 +168,3 @@ def word_recall(hypotheses: list[str], references: list[str]) -> dict[str, float
                 found[kind][0] += 1
                 left[word] -= 1
     return {kind: hit / max(total, 1) for kind, (hit, total) in found.items()}
-
-
-@torch.inference_mode()
-def word_similarity(encoder, tokenizer: PreTrainedTokenizerBase, words: list[str],
-                    template: str = "the plot was {} .") -> float:
-    """Return the mean cosine similarity of the encoder's vectors of `words` in one context.
-
-    Near 1, the encoder gives every word of the list almost the same vector, and a decoder
-    reading it cannot tell which of them the sentence used.
-    """
-    encoder.eval()
-    enc = tokenizer([template.format(w) for w in words], return_tensors="pt", padding=True,
-                    return_token_type_ids=False)
-    position = tokenizer.tokenize(template.format("[MASK]")).index("[MASK]") + 1  # after [CLS]
-    vectors = encoder(**enc).last_hidden_state[:, position]
-    vectors = torch.nn.functional.normalize(vectors, dim=-1)
-    n = len(words)
-    return float(((vectors @ vectors.T).sum() - n) / (n * n - n))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from .tasks import Corpus, Task, register, register_corpus
+from transfer_lab.data.tasks import Corpus, Task, register, register_corpus
+from transfer_lab.validate import InputError
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
 MIN_ROWS = 10  # rows a file needs before a fifth of it can be held out as a test set
@@ -32,16 +33,16 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     """
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"data file {str(path)!r} does not exist; check the path")
+        raise InputError(f"data file {str(path)!r} does not exist; check the path")
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         return path.read_bytes().decode(codec)
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path.name} is not {encoding} text (byte {err.start} cannot be "
+        raise InputError(f"{path.name} is not {encoding} text (byte {err.start} cannot be "
                          f"read); re-save it as UTF-8 (in Excel: \"CSV UTF-8\"), or pass its "
                          f"encoding, e.g. --encoding latin-1") from None
     except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r}; use one Python knows, e.g. utf-8, "
+        raise InputError(f"unknown encoding {encoding!r}; use one Python knows, e.g. utf-8, "
                          "latin-1 or cp1252") from None
 
 
@@ -49,7 +50,7 @@ def read_rows(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """Return the rows of a CSV, TSV or JSON Lines file as dicts (see `read_text`)."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"cannot read {path.name!r}: use a .csv, .tsv or .jsonl file")
+        raise InputError(f"cannot read {path.name!r}: use a .csv, .tsv or .jsonl file")
     delimiter = FORMATS[path.suffix.lower()]
     text = read_text(path, encoding)
     if delimiter is not None:
@@ -60,7 +61,7 @@ def read_rows(path: str | Path, encoding: str = "utf-8") -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path.name} line {i} is not JSON ({err.msg}); write one "
+                raise InputError(f"{path.name} line {i} is not JSON ({err.msg}); write one "
                                  "JSON object per line") from None
     return rows
 
@@ -68,21 +69,21 @@ def read_rows(path: str | Path, encoding: str = "utf-8") -> list[dict]:
 def _columns(rows: list[dict], path: Path, text: str, label: str) -> tuple[list[str], list]:
     """Return the text and label columns, checked: present, non-empty strings, labels set."""
     if not rows:
-        raise ValueError(f"{path.name} has no rows; give a file with a header and examples")
+        raise InputError(f"{path.name} has no rows; give a file with a header and examples")
     found = list(rows[0])
     missing = [c for c in (text, label) if c not in found]
     if missing:
-        raise ValueError(f"{path.name} has no column {missing[0]!r}; columns found: "
+        raise InputError(f"{path.name} has no column {missing[0]!r}; columns found: "
                          f"{', '.join(found)} (choose them with text=/label= or "
                          "--text-column/--label-column)")
     texts, labels = [], []
     for i, row in enumerate(rows, 1):
         t, y = row[text], row[label]
         if not isinstance(t, str) or not t.strip():
-            raise ValueError(f"{path.name} row {i}: the text {t!r} is not a non-empty string; "
+            raise InputError(f"{path.name} row {i}: the text {t!r} is not a non-empty string; "
                              "remove the row or fill in its text")
         if y is None or (isinstance(y, str) and not y.strip()) or isinstance(y, (float, list)):
-            raise ValueError(f"{path.name} row {i}: label {y!r} is missing or not a class name / "
+            raise InputError(f"{path.name} row {i}: label {y!r} is missing or not a class name / "
                              "whole number; give every row one label")
         texts.append(t)
         labels.append(y)
@@ -96,7 +97,7 @@ def _label_names(labels: list, extra: list | None = None) -> list[str]:
     if all(v is not None for v in as_int):
         top = max(as_int)
         if min(as_int) < 0:
-            raise ValueError(f"labels must be 0 or more (found {min(as_int)}); renumber them "
+            raise InputError(f"labels must be 0 or more (found {min(as_int)}); renumber them "
                              "from 0 or use class names")
         return [str(i) for i in range(top + 1)]
     return sorted(str(v) for v in values)
@@ -152,14 +153,14 @@ def task_from_file(
     index = {n: i for i, n in enumerate(names)}
     ids = [index[str(_maybe_int(y)) if _maybe_int(y) is not None else str(y)] for y in raw]
     if len(set(ids)) < 2:
-        raise ValueError(f"{path.name} has only one class in its training rows; a classifier "
+        raise InputError(f"{path.name} has only one class in its training rows; a classifier "
                          "needs at least two")
     if eval_path is None and not held_out:  # a source: every row trains θ_S
         train, test = (texts, ids), ([], [])
     elif eval_path is None:
         smallest = min(ids.count(y) for y in set(ids))
         if smallest < 2 or len(ids) < MIN_ROWS:
-            raise ValueError(f"{path.name} has {len(ids)} rows ({smallest} in its smallest "
+            raise InputError(f"{path.name} has {len(ids)} rows ({smallest} in its smallest "
                              f"class): too few to hold out a test set; give at least {MIN_ROWS} "
                              "rows with 2 or more of each class, or pass the test rows with "
                              "--target-eval-file (eval_path=)")
@@ -194,14 +195,14 @@ def corpus_from_file(path: str | Path, text: str = "text", name: str | None = No
     if path.suffix.lower() in FORMATS:
         rows = read_rows(path, encoding)
         if rows and text not in rows[0]:
-            raise ValueError(f"{path.name} has no column {text!r}; columns found: "
+            raise InputError(f"{path.name} has no column {text!r}; columns found: "
                              f"{', '.join(rows[0])} (choose one with --text-column)")
         texts = [str(row[text]).strip() for row in rows]
     else:
         texts = read_text(path, encoding).splitlines()
     texts = [t.strip() for t in texts if t and t.strip()]
     if not texts:
-        raise ValueError(f"{path.name} holds no text; give one text per line (or a text column)")
+        raise InputError(f"{path.name} holds no text; give one text per line (or a text column)")
 
     def make(n: int, seed: int) -> list[str]:
         order = random.Random(seed).sample(range(len(texts)), len(texts))

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from . import world
-from .models import build_model, load_tokenizer
-from .tasks import get_task
+from transfer_lab.data import world
+from transfer_lab.data.tasks import get_task
+from transfer_lab.models import build_model, load_tokenizer
+from transfer_lab.validate import InputError
 
 POOLINGS = ("mean", "cls")
 
@@ -45,9 +46,9 @@ def embed(
     all-MiniLM-L6-v2 does); `"cls"` takes the first token's vector.
     """
     if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        raise InputError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
     if len(texts) == 0:
-        raise ValueError("no texts to embed; pass at least one text")
+        raise InputError("no texts to embed; pass at least one text")
     body = body_of(model)
     was_training = body.training
     body.eval()
@@ -91,9 +92,9 @@ def probe(
     """Return the test accuracy of a logistic regression fitted on frozen training features."""
     train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
     if len(train_features) != len(train_labels) or len(test_features) != len(test_labels):
-        raise ValueError("features and labels differ in length; pass one label per feature row")
+        raise InputError("features and labels differ in length; pass one label per feature row")
     if len(np.unique(train_labels)) < 2:
-        raise ValueError("the training labels hold a single class; a probe needs at least 2")
+        raise InputError("the training labels hold a single class; a probe needs at least 2")
     clf = _classifier(C, seed).fit(train_features, train_labels)
     return float((clf.predict(test_features) == test_labels).mean())
 
@@ -118,7 +119,7 @@ def probe_curve(features: np.ndarray, labels, sizes: list[int], *, seeds: int = 
 
     labels = np.asarray(labels)
     if max(sizes) > len(labels) - 2:
-        raise ValueError(f"training size {max(sizes)} leaves no test rows of {len(labels)}; "
+        raise InputError(f"training size {max(sizes)} leaves no test rows of {len(labels)}; "
                          "use smaller sizes or more texts")
     out = {}
     for n in sizes:
@@ -171,7 +172,7 @@ def fill_mask(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, text: 
     enc = tokenizer(text, return_tensors="pt")
     where = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero()
     if len(where) != 1:
-        raise ValueError(f"text must contain exactly one {tokenizer.mask_token}; got "
+        raise InputError(f"text must contain exactly one {tokenizer.mask_token}; got "
                          f"{len(where)} in {text!r}")
     was_training = model.training
     model.eval()
@@ -194,7 +195,7 @@ def masked_contexts(n: int, seed: int = 0, *, cue: bool = True,
     verdict, `neighbours=0` drops the neighbouring adjectives (then only the verdict tells).
     """
     if not cue and neighbours == 0:
-        raise ValueError("a context needs a verdict cue or neighbouring adjectives; "
+        raise InputError("a context needs a verdict cue or neighbouring adjectives; "
                          "set cue=True or neighbours >= 1")
     rng = random.Random(f"masked-contexts/{seed}")
     out = []
