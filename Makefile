@@ -38,8 +38,10 @@ html:
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "open _build/html/index.html"
 
+# ruff, then the package's layers (import-linter contracts in pyproject.toml)
 lint: install
 	$(PY) -m ruff check transfer_lab tests scripts benchmarks book/conftest.py
+	$(VENV)/bin/lint-imports
 
 unit: install
 	$(THREADS) $(PY) -m pytest $(PARALLEL) tests -q

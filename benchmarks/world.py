@@ -86,7 +86,7 @@ def dapt() -> dict:
 
     start = time.perf_counter()
     general = tl.pretrain_source("product_sentiment", "tiny", "supervised",
-                                 start=tl.pretrain_source("world", "tiny", "mlm"))
+                                 theta=tl.pretrain_source("world", "tiny", "mlm"))
     film = tl.pretrain_source("film_reviews", "tiny", "mlm")  # the dapt arm's body, fine-tuned
     c = tl.compare("film_sentiment", labels=64, seeds=SEEDS, arms=["scratch", "transfer", "dapt"],
                    unlabeled="film_reviews", others={"mlm_film": film, GENERAL: general},

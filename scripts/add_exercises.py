@@ -25,7 +25,7 @@ EXERCISES = {
 gives each label budget the same share of each class. Write `label_budget(labels, n, seed)` that
 returns `n` different example indices, `n // classes` from each class, chosen with
 `random.Random(seed)` so the same seed picks the same examples. Check it with
-`tl.lab.exercises.check("ch1-label-budget", label_budget)`.""", '''import random
+`tl.exercises.check("ch1-label-budget", label_budget)`.""", '''import random
 
 
 def label_budget(labels, n, seed):
@@ -34,36 +34,36 @@ def label_budget(labels, n, seed):
     return [i for c in classes for i in rng.sample(by_class[c], n // len(classes))]
 
 
-tl.lab.exercises.check("ch1-label-budget", label_budget)'''),
+tl.exercises.check("ch1-label-budget", label_budget)'''),
     ],
     "02_concepts.ipynb": [
         ("ch2-mean-pooling", """**Exercise: a sentence embedding.** MiniLM turns a text
 into one vector by averaging its token vectors, leaving padding out. Write
 `mean_pooling(hidden, attention_mask)` (shapes `(batch, tokens, hidden)` and
-`(batch, tokens)`) and check it with `tl.lab.exercises.check("ch2-mean-pooling", mean_pooling)`.""",
+`(batch, tokens)`) and check it with `tl.exercises.check("ch2-mean-pooling", mean_pooling)`.""",
          '''def mean_pooling(hidden, attention_mask):
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
-tl.lab.exercises.check("ch2-mean-pooling", mean_pooling)'''),
+tl.exercises.check("ch2-mean-pooling", mean_pooling)'''),
     ],
     "03_math.ipynb": [
         ("ch3-cross-entropy", """**Exercise: the target loss.** $L_T$ in this chapter is
 the mean cross-entropy. Write `cross_entropy(logits, labels)` from `log_softmax` (not
-`F.cross_entropy`) and check it with `tl.lab.exercises.check("ch3-cross-entropy", cross_entropy)`.""",
+`F.cross_entropy`) and check it with `tl.exercises.check("ch3-cross-entropy", cross_entropy)`.""",
          '''def cross_entropy(logits, labels):
     log_p = logits.log_softmax(-1)
     return -log_p.gather(1, labels[:, None]).mean()
 
 
-tl.lab.exercises.check("ch3-cross-entropy", cross_entropy)'''),
+tl.exercises.check("ch3-cross-entropy", cross_entropy)'''),
     ],
     "04_code.ipynb": [
         ("ch4-fresh-optimizer", """**Exercise: the optimizer belongs to its model.** The
 seed's recipe reused the source model's optimizer for the target. Write
 `target_optimizer(model, lr)` that returns an AdamW over exactly the target model's parameters,
-and check it with `tl.lab.exercises.check("ch4-fresh-optimizer", target_optimizer)`.""",
+and check it with `tl.exercises.check("ch4-fresh-optimizer", target_optimizer)`.""",
          '''import torch
 
 
@@ -71,14 +71,14 @@ def target_optimizer(model, lr):
     return torch.optim.AdamW(model.parameters(), lr=lr)
 
 
-tl.lab.exercises.check("ch4-fresh-optimizer", target_optimizer)'''),
+tl.exercises.check("ch4-fresh-optimizer", target_optimizer)'''),
     ],
     "05_applications/ner.ipynb": [
         ("ch5-align-labels", """**Exercise: labels for word pieces.** A word split into
 pieces keeps its label on the first piece; later pieces and the special tokens get -100, which
 the loss ignores. Write `align_labels(word_ids, word_labels)` (`word_ids` as a fast tokenizer's
 `word_ids()` returns them) and check it with
-`tl.lab.exercises.check("ch5-align-labels", align_labels)`.""",
+`tl.exercises.check("ch5-align-labels", align_labels)`.""",
          '''def align_labels(word_ids, word_labels):
     aligned, previous = [], None
     for word in word_ids:
@@ -87,38 +87,38 @@ the loss ignores. Write `align_labels(word_ids, word_labels)` (`word_ids` as a f
     return aligned
 
 
-tl.lab.exercises.check("ch5-align-labels", align_labels)'''),
+tl.exercises.check("ch5-align-labels", align_labels)'''),
     ],
     "06_tools.ipynb": [
         ("ch6-warmup-schedule", """**Exercise: the schedule `fit` takes from
 Transformers.** Write `linear_warmup(step, total, warmup, lr)`: the learning rate rises linearly
 from 0 to `lr` over `warmup` steps, then falls linearly to 0 at step `total`. Check it against
 `get_linear_schedule_with_warmup` with
-`tl.lab.exercises.check("ch6-warmup-schedule", linear_warmup)`.""",
+`tl.exercises.check("ch6-warmup-schedule", linear_warmup)`.""",
          '''def linear_warmup(step, total, warmup, lr):
     if step < warmup:
         return lr * step / warmup
     return lr * max(0.0, (total - step) / (total - warmup))
 
 
-tl.lab.exercises.check("ch6-warmup-schedule", linear_warmup)'''),
+tl.exercises.check("ch6-warmup-schedule", linear_warmup)'''),
     ],
     "07_challenges.ipynb": [
         ("ch7-freeze-body", """**Exercise: a linear probe.** Write `freeze_body(model)` so
 that only the classification head of a BERT classifier trains, and check it with
-`tl.lab.exercises.check("ch7-freeze-body", freeze_body)`.""", '''def freeze_body(model):
+`tl.exercises.check("ch7-freeze-body", freeze_body)`.""", '''def freeze_body(model):
     for name, parameter in model.named_parameters():
         parameter.requires_grad = name.startswith("classifier")
 
 
-tl.lab.exercises.check("ch7-freeze-body", freeze_body)'''),
+tl.exercises.check("ch7-freeze-body", freeze_body)'''),
     ],
     "07b_strategies.ipynb": [
         ("ch7-discriminative-lr", """**Exercise: discriminative learning rates (ULMFiT).**
 Write `layer_groups(model, lr, decay=2.6)` returning AdamW parameter groups: the head (and
 pooler) at `lr`, the top encoder layer at `lr / 2.6`, each lower layer 2.6 times lower again,
 the embeddings lowest. Check it with
-`tl.lab.exercises.check("ch7-discriminative-lr", layer_groups)`.""",
+`tl.exercises.check("ch7-discriminative-lr", layer_groups)`.""",
          '''def layer_groups(model, lr, decay=2.6):
     body = model.base_model
     top = [p for n, p in model.named_parameters() if not n.startswith(model.base_model_prefix)]
@@ -130,7 +130,7 @@ the embeddings lowest. Check it with
     return groups
 
 
-tl.lab.exercises.check("ch7-discriminative-lr", layer_groups)'''),
+tl.exercises.check("ch7-discriminative-lr", layer_groups)'''),
     ],
     "07c_unlabeled.ipynb": [
         ("ch7-mask-tokens", """**Exercise: BERT's masking rule.** The masked LM of this part
@@ -140,7 +140,7 @@ masks: each token is chosen with probability `p=0.15`; a chosen token becomes `m
 probability `0.8`, a random id below `vocab_size` with probability `0.1`, and stays as it is
 otherwise. `labels` holds the original id where a token was chosen and `-100` everywhere else
 (no loss there). Draw every random number from `generator` and leave `input_ids` unchanged.
-Check it with `tl.lab.exercises.check("ch7-mask-tokens", mask_tokens)`.""",
+Check it with `tl.exercises.check("ch7-mask-tokens", mask_tokens)`.""",
          '''import torch
 
 
@@ -155,20 +155,20 @@ def mask_tokens(input_ids, mask_id, vocab_size, generator, p=0.15):
     return inputs, labels
 
 
-tl.lab.exercises.check("ch7-mask-tokens", mask_tokens)'''),
+tl.exercises.check("ch7-mask-tokens", mask_tokens)'''),
     ],
     "08_faq.ipynb": [
         ("ch8-labels-to-match", """**Exercise: how many labels does scratch need?** Given
 label budgets, the scratch model's accuracy at each, and a goal (the transfer model's accuracy
 with few labels), write `labels_to_match(budgets, scratch, goal)`: the smallest budget whose
 scratch accuracy reaches the goal, or `None` when none does. Check it with
-`tl.lab.exercises.check("ch8-labels-to-match", labels_to_match)`.""",
+`tl.exercises.check("ch8-labels-to-match", labels_to_match)`.""",
          '''def labels_to_match(budgets, scratch, goal):
     reached = [b for b, accuracy in zip(budgets, scratch) if accuracy >= goal]
     return min(reached) if reached else None
 
 
-tl.lab.exercises.check("ch8-labels-to-match", labels_to_match)'''),
+tl.exercises.check("ch8-labels-to-match", labels_to_match)'''),
     ],
 }
 

@@ -147,7 +147,8 @@ def test_dapt_arm_trains_the_source_from_a_masked_lm_of_the_unlabeled_corpus(
     from transfer_lab.data.userdata import corpus_from_file
 
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(tl.data.tasks, "CORPORA", dict(tl.data.tasks.CORPORA))  # registered here only
+    # registered here only
+    monkeypatch.setattr(tl.data.tasks, "CORPORA", dict(tl.data.tasks.CORPORA))
     texts = tl.get_task("film_sentiment").load("train", 40, 7)["text"]
     path = tmp_path / "films.txt"
     path.write_text("\n".join(texts) + "\n\n")
@@ -169,7 +170,7 @@ def test_dapt_arm_trains_the_source_from_a_masked_lm_of_the_unlabeled_corpus(
     assert (card["source"], card["examples"], card["steps"]) == ("films_unlabeled", 40, 2)
     # then the source task (product reviews) trains from that body, not from random
     dapt = json.loads(next(cache.glob("tiny-supervised-*/theta_S.json")).read_text())
-    assert (dapt["source"], dapt["start"], dapt["steps"]) == ("product_sentiment", str(body), 3)
+    assert (dapt["source"], dapt["theta"], dapt["steps"]) == ("product_sentiment", str(body), 3)
     embedding = "bert.embeddings.word_embeddings.weight"
     film_words = tl.load_tokenizer("tiny").convert_tokens_to_ids(["gripping", "wooden"])
     masked, adapted = (load_file(next(cache.glob(f"tiny-{kind}-*")) / "model.safetensors")

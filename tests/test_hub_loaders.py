@@ -61,9 +61,11 @@ def test_standardize_pairs_hub_schema(name, pair, expected):
 
 
 def test_hub_specs_name_the_real_data_sets():
-    assert (translation.HUB_PAIRS["opus_books_en_fr"].path, translation.HUB_PAIRS["opus_books_en_fr"].config) == \
+    pair = translation.HUB_PAIRS["opus_books_en_fr"]
+    assert (pair.path, pair.config) == \
         ("Helsinki-NLP/opus_books", "en-fr")
-    assert (translation.HUB_PAIRS["wmt16_de_en"].path, translation.HUB_PAIRS["wmt16_de_en"].config) == \
+    pair = translation.HUB_PAIRS["wmt16_de_en"]
+    assert (pair.path, pair.config) == \
         ("wmt/wmt16", "de-en")
     for name, family in [("sst2", "classification"), ("imdb", "classification"),
                          ("yelp_polarity", "classification"),

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 
 import transfer_lab as tl
 from transfer_lab.families import prompting
+from transfer_lab.families.prompting import score_labels
 from transfer_lab.models import smollm2
 
 QUESTION = "Is this review positive or negative? Answer with one word."
@@ -119,11 +120,11 @@ def test_score_labels_shape_and_padding(tokenizer, tiny):
     short = prompting.chat_prompt(tokenizer, QUESTION, "fine")
     long = prompting.chat_prompt(tokenizer, QUESTION, "a long and winding review that goes on " * 8,
                            [("great", "positive")])
-    alone = prompting.score_labels(tiny, tokenizer, [short], ids)
-    batched = prompting.score_labels(tiny, tokenizer, [long, short, long], ids, batch_size=3)
+    alone = score_labels(tiny, tokenizer, [short], ids)
+    batched = score_labels(tiny, tokenizer, [long, short, long], ids, batch_size=3)
     assert batched.shape == (3, 2) and (batched < 0).all()
     assert torch.allclose(alone[0], batched[1], atol=1e-4)
-    assert torch.allclose(prompting.score_labels(tiny, tokenizer, [long], ids)[0], batched[0], atol=1e-4)
+    assert torch.allclose(score_labels(tiny, tokenizer, [long], ids)[0], batched[0], atol=1e-4)
     predicted = prompting.predict_labels(tiny, tokenizer, [long, short, long], ids, batch_size=2)
     assert predicted.tolist() == batched.argmax(-1).tolist()
 
@@ -136,12 +137,12 @@ def test_long_prompts_lose_their_middle_and_warn(tokenizer, tiny):
         return prompting.chat_prompt(tokenizer, QUESTION, middle * 100 + ending)
 
     with pytest.warns(UserWarning, match="2 of 3 prompts were longer than 64 tokens") as record:
-        scores = prompting.score_labels(tiny, tokenizer, [prompt("red "), prompt("blue "), "short"], ids,
+        scores = score_labels(tiny, tokenizer, [prompt("red "), prompt("blue "), "short"], ids,
                                   max_length=64)
     assert len(record) == 1
     assert torch.allclose(scores[0], scores[1], atol=1e-5)  # same start and end: middle was cut
     with pytest.warns(UserWarning):
-        other_end = prompting.score_labels(tiny, tokenizer, [prompt("red ", " but I loved it")], ids,
+        other_end = score_labels(tiny, tokenizer, [prompt("red ", " but I loved it")], ids,
                                      max_length=64)
     assert not torch.allclose(scores[0], other_end[0], atol=1e-5)  # the end is what it reads
 
@@ -261,10 +262,10 @@ def test_prefix_cache_gives_the_uncached_scores(tokenizer, tiny):
     with torch.no_grad():
         for parameter in tiny.parameters():
             parameter.mul_(3)  # sharper than a fresh init, so a wrong position would show
-    plain = prompting.score_labels(tiny, tokenizer, prompts, ids, batch_size=2, prefix_cache=False)
-    cached = prompting.score_labels(tiny, tokenizer, prompts, ids, batch_size=2)
+    plain = score_labels(tiny, tokenizer, prompts, ids, batch_size=2, prefix_cache=False)
+    cached = score_labels(tiny, tokenizer, prompts, ids, batch_size=2)
     assert torch.allclose(plain, cached, atol=1e-4)
-    shifted = prompting.score_labels(tiny, tokenizer, [p.replace("a joy", "a joy,") for p in prompts],
+    shifted = score_labels(tiny, tokenizer, [p.replace("a joy", "a joy,") for p in prompts],
                                ids, batch_size=2)
     assert not torch.allclose(cached, shifted, atol=1e-4)  # the prefix is read, not skipped
 
@@ -277,8 +278,8 @@ def test_prefix_cache_works_through_lora(tokenizer, tiny):
         for name, parameter in model.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(std=0.5)
-    plain = prompting.score_labels(model, tokenizer, prompts, ids, batch_size=3, prefix_cache=False)
-    assert torch.allclose(plain, prompting.score_labels(model, tokenizer, prompts, ids, batch_size=3),
+    plain = score_labels(model, tokenizer, prompts, ids, batch_size=3, prefix_cache=False)
+    assert torch.allclose(plain, score_labels(model, tokenizer, prompts, ids, batch_size=3),
                           atol=1e-4)
 
 
@@ -291,7 +292,7 @@ def test_last_hidden_states_are_the_lm_heads_input(tokenizer, tiny):
     ids = prompting.label_token_ids(tokenizer, ["positive", "negative"])
     with torch.no_grad():
         scores = tiny.lm_head(features).log_softmax(-1)[:, ids]
-    assert torch.allclose(scores, prompting.score_labels(tiny, tokenizer, prompts, ids), atol=1e-4)
+    assert torch.allclose(scores, score_labels(tiny, tokenizer, prompts, ids), atol=1e-4)
 
 
 def test_calibrate_removes_a_shift_shared_by_every_text():
@@ -315,11 +316,11 @@ def test_next_tokens_are_the_most_likely(tokenizer, tiny):
     top = prompting.next_tokens(tiny, tokenizer, prompt, k=3)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] > 0
     ids = prompting.label_token_ids(tokenizer, ["positive"])
-    p_positive = prompting.score_labels(tiny, tokenizer, [prompt], ids)[0, 0].exp()
+    p_positive = score_labels(tiny, tokenizer, [prompt], ids)[0, 0].exp()
     assert p_positive <= top[0][1] + 1e-6
 
 
 def test_no_prompts_give_empty_results(tokenizer, tiny):
     ids = prompting.label_token_ids(tokenizer, ["positive", "negative"])
-    assert prompting.score_labels(tiny, tokenizer, [], ids).shape == (0, 2)
+    assert score_labels(tiny, tokenizer, [], ids).shape == (0, 2)
     assert prompting.last_hidden_states(tiny, tokenizer, []).shape == (0, tiny.config.hidden_size)

@@ -1,4 +1,4 @@
-"""Tests of transfer_lab.models.backbones: MaskedTokensOnly trains a masked-LM as BertForMaskedLM does."""
+"""Tests of transfer_lab.models: MaskedTokensOnly trains a masked-LM as BertForMaskedLM does."""
 
 import pytest
 import torch

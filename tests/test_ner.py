@@ -36,7 +36,8 @@ def test_encode_ner_labels_first_piece_of_each_word(tokenizer):
     assert [t for _, t in kept] == tags
     assert all(not p.startswith("##") for p, _ in kept)
     assert labels[0] == labels[-1] == tokens.IGNORE  # [CLS] and [SEP]
-    assert sum(p.startswith("##") for p in pieces) == sum(lab == tokens.IGNORE for lab in labels) - 2
+    ignored = sum(lab == tokens.IGNORE for lab in labels)
+    assert sum(p.startswith("##") for p in pieces) == ignored - 2
 
 
 def test_encode_ner_rejects_unknown_tags(tokenizer):

@@ -13,6 +13,7 @@ import torch
 
 from transfer_lab import validate
 from transfer_lab.models import load_tokenizer
+from transfer_lab.validate import InputError
 
 
 def load_classifier(folder: str | Path):
@@ -21,10 +22,10 @@ def load_classifier(folder: str | Path):
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
-        raise validate.InputError(f"{str(folder)!r} is not a saved model (no config.json); pass the folder "
+        raise InputError(f"{str(folder)!r} is not a saved model (no config.json); pass the folder "
                          "of `transfer-lab run --save DIR`")
     if validate.head_size(json.loads((folder / "config.json").read_text())) is None:
-        raise validate.InputError(f"{str(folder)!r} holds no classifier (e.g. a masked-LM θ_S); pass the "
+        raise InputError(f"{str(folder)!r} holds no classifier (e.g. a masked-LM θ_S); pass the "
                          "folder of `transfer-lab run --save DIR`")
     model = AutoModelForSequenceClassification.from_pretrained(folder)
     return model.eval(), load_tokenizer(str(folder))
@@ -41,9 +42,9 @@ def predict(
     texts = [texts] if isinstance(texts, str) else list(texts)
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
-            raise validate.InputError(f"text {i} ({t!r}) is not a non-empty string; give texts to classify")
+            raise InputError(f"text {i} ({t!r}) is not a non-empty string; give texts to classify")
     if not texts:
-        raise validate.InputError("no texts to classify; give at least one")
+        raise InputError("no texts to classify; give at least one")
     model, tokenizer = load_classifier(folder)
     card = Path(folder) / "theta_T.json"
     trained = json.loads(card.read_text()).get("max_length") if card.is_file() else None

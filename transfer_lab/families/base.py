@@ -8,6 +8,7 @@ its tables, and its default tasks and recipes. `pipeline.pretrain_source`, `tran
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -73,13 +74,25 @@ class TaskFamily:
 
     def default_arms(self, model: str, init: str) -> list[str]:
         """Return the arms `compare` runs by default: the family's, with `pretrained` before
-        `transfer` when θ_S was trained from a pretrained backbone (did the source help?)."""
+        `transfer` when θ_S was trained from a pretrained backbone (did the source help?). With
+        init="pretrained" there is no source task: the fine-tuned body is the `pretrained` arm."""
         from transfer_lab.models import get_backbone
 
         arms = list(self.arms)
-        if get_backbone(model).config is None and init != "pretrained" and "transfer" in arms:
+        if init == "pretrained":
+            return ["pretrained" if arm == "transfer" else arm for arm in arms]
+        if get_backbone(model).config is None and "transfer" in arms:
             arms.insert(arms.index("transfer"), "pretrained")
         return arms
+
+    def with_options(self, **options) -> TaskFamily:
+        """Return a copy of this family with some options of its constructor changed."""
+        names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
+        unknown = [k for k in options if k not in names]
+        if unknown:
+            raise InputError(f"the {self.name} family has no option {unknown[0]!r}; its options: "
+                             f"{', '.join(names) or 'none'}")
+        return type(self)(**{**{n: getattr(self, n) for n in names}, **options})
 
     def unwrap(self, net: torch.nn.Module) -> torch.nn.Module:
         """Return the model as `save_pretrained` should keep it (adapters merged, say)."""

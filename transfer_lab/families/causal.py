@@ -90,7 +90,8 @@ class CausalLM(TaskFamily):
 
         `lora_r=None` fine-tunes every weight instead.
         """
-        prompting.label_token_ids(self._tokenizer(model, theta), task.labels)  # refuse bad label words
+        # refuse label words that are not one token each
+        prompting.label_token_ids(self._tokenizer(model, theta), task.labels)
         torch.manual_seed(seed)
         if theta is None and not pretrained:
             net = AutoModelForCausalLM.from_config(model_config(model))
