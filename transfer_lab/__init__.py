@@ -32,7 +32,7 @@ _PUBLIC = {
                               "transfer"),
     "transfer_lab.predict": ("predict",),
     "transfer_lab.results": ("Comparison", "Run"),
-    "transfer_lab.stats": ("summarize", "paired_difference", "t_interval"),
+    "transfer_lab.stats": ("summarize", "paired_bootstrap", "paired_difference", "t_interval"),
     "transfer_lab.training": ("Callback", "CheckpointError", "FitState", "History",
                               "TrainingDiverged", "evaluate", "fit"),
     "transfer_lab.validate": ("InputError",),

@@ -85,7 +85,7 @@ def save_theta(net: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder:
     try:
         net.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / card_name).write_text(json.dumps(card, indent=2))
+        (tmp / card_name).write_text(json.dumps(card, indent=2, allow_nan=False))
         if folder.exists() and not any(folder.iterdir()):
             folder.rmdir()
         try:

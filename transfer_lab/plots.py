@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from transfer_lab.stats import sample_std
+
 # One colour per arm in every figure of the book; other arms take the next free colour.
 COLORS = {"scratch": "tab:gray", "transfer": "tab:blue", "bow": "tab:brown",
           "pretrained": "tab:olive", "dapt": "tab:cyan", "zero_shot": "tab:pink",
@@ -42,11 +44,12 @@ def finish(fig, path: str | Path | None = None, legend: Iterable = (), loc: str 
 
 
 def plot_mean_std(ax, x, runs: np.ndarray, label: str, color=None, marker: str = "o"):
-    """Draw the mean of `runs` (seeds × points) against x with a ±std band."""
+    """Draw the mean of `runs` (seeds × points) against x with a ±std band (n − 1; none for one)."""
     runs = np.asarray(runs, dtype=float)
-    mean, std = runs.mean(0), runs.std(0)
+    mean, std = runs.mean(0), sample_std(runs, axis=0)
     ax.plot(x, mean, marker=marker, label=label, color=color)
-    ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color)
+    if std is not None:
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color)
     return ax
 
 
@@ -106,7 +109,7 @@ def plot_comparison(result, path: str | Path | None = None, ax=None):
         for j, metric in enumerate(metrics):
             values = [r[metric] for r in runs]
             x = j + (i - (len(result.arms) - 1) / 2) * width
-            ax.bar(x, np.mean(values), width * 0.9, yerr=np.std(values), capsize=3,
+            ax.bar(x, np.mean(values), width * 0.9, yerr=sample_std(values), capsize=3,
                    color=colors[arm], label=_label(result, arm) if j == 0 else None)
             ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
     top = 100 if family.points == 1 else 1

@@ -11,29 +11,23 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
+from transfer_lab import stats
 from transfer_lab.families import TaskFamily, get_family
 from transfer_lab.training.checkpoint import write_atomically
 from transfer_lab.training.fit import History
 
 
-def ci95(values, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
-    """Return the 95 % confidence interval of the mean of `values` (Student's t, n − 1 dof).
+def ci95(values, bounds: tuple[float, float] | None = None) -> tuple[float | None, float | None]:
+    """Return the 95 % t-interval of the mean of `values`, cut to `bounds`; (None, None) for one.
 
-    With one value there is no spread to estimate: the interval is (nan, nan). With `bounds`,
-    the range the metric can take (accuracy: 0 to 1), the ends are cut to it: with few seeds
-    near a bound the t-interval reaches past it, where the mean cannot be.
+    A thin name over `transfer_lab.stats.t_interval`, which the chapters import from here.
     """
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    low, high = values.mean() - half, values.mean() + half
-    if bounds is not None:
-        low, high = max(low, bounds[0]), min(high, bounds[1])
-    return float(low), float(high)
+    return stats.t_interval(values, bounds=bounds)
+
+
+def _number(value: float | None, spec: str) -> str:
+    """Return `value` formatted by `spec`, or a dash in the same width where it is undefined."""
+    return format("–", spec.split(".")[0]) if value is None else format(value, spec)
 
 
 @dataclass
@@ -84,10 +78,13 @@ class Comparison:
         """Return the name of the headline metric."""
         return self.task_family.metric
 
-    def mean_std(self, arm: str, metric: str | None = None) -> tuple[float, float]:
-        """Return the mean and standard deviation over seeds of a metric (default: headline)."""
-        values = [r[metric or self.metric] for r in self.arms[arm]]
-        return float(np.mean(values)), float(np.std(values))
+    def mean_std(self, arm: str, metric: str | None = None) -> tuple[float, float | None]:
+        """Return the mean and sample standard deviation (n − 1; None for one seed) of a metric.
+
+        The same std as `summary()` (results.json) and the figure's band: `stats.sample_std`.
+        """
+        cell = stats.summarize([r[metric or self.metric] for r in self.arms[arm]])
+        return cell["mean"], cell["std"]
 
     def difference(self, metric: str | None = None, baseline: str = "scratch",
                    arm: str = "transfer") -> float:
@@ -100,7 +97,8 @@ class Comparison:
         return self.difference()
 
     def summary(self, metric: str = "score") -> dict:
-        """Return {arm: {metric: {"mean", "std", "ci95"}}} over seeds (std with n − 1).
+        """Return {arm: {metric: {"mean", "std", "ci95"}}} over seeds (std with n − 1; None and
+        [None, None] for one seed: saved as null).
 
         The intervals of the family's metrics are cut to their range (`TaskFamily.bounds`).
         """
@@ -110,10 +108,8 @@ class Comparison:
         for arm, runs in self.arms.items():
             if not runs:  # not run yet (a comparison in progress)
                 continue
-            values = np.array([r[metric] for r in runs], dtype=float)
-            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            out[arm] = {metric: {"mean": float(values.mean()), "std": std,
-                                 "ci95": list(ci95(values, bounds))}}
+            cell = stats.summarize([r[metric] for r in runs], bounds)
+            out[arm] = {metric: {k: cell[k] for k in ("mean", "std", "ci95")}}
         return out
 
     def differences(self, metric: str = "score", arm: str = "transfer") -> dict:
@@ -123,17 +119,19 @@ class Comparison:
         mine = {r["seed"]: r[metric] for r in self.arms[arm]}
         out = {}
         for baseline, runs in self.arms.items():
-            pairs = [mine[r["seed"]] - r[metric] for r in runs if r["seed"] in mine]
-            if baseline != arm and pairs:
-                out[f"{arm}-{baseline}"] = {"mean": float(np.mean(pairs)),
-                                            "ci95": list(ci95(pairs)), "seeds": len(pairs)}
+            paired = [r for r in runs if r["seed"] in mine]
+            if baseline != arm and paired:
+                diff = stats.paired_difference([mine[r["seed"]] for r in paired],
+                                               [r[metric] for r in paired])
+                out[f"{arm}-{baseline}"] = {"mean": diff["mean"], "ci95": diff["ci95"],
+                                            "seeds": diff["n"]}
         return out
 
     def verdict(self, baseline: str, arm: str = "transfer", metric: str = "score") -> str:
         """Return "better than", "worse than" or "indistinguishable from": where the paired
         95 % CI of `arm` − `baseline` lies (for prose that must not claim more than it shows)."""
         diff = self.differences(metric, arm).get(f"{arm}-{baseline}")
-        if diff is None or diff["seeds"] < 2:
+        if diff is None or None in diff["ci95"]:
             return "indistinguishable from"
         lo, hi = diff["ci95"]
         return "better than" if lo > 0 else "worse than" if hi < 0 else "indistinguishable from"
@@ -149,9 +147,11 @@ class Comparison:
         width = max(16, *(len(a) + 2 for a in self.arms))
         lines = [title, f"{'arm':<{width}}" + "".join(f"{c:>18}" for c in kind.columns.values())]
         for arm in self.arms:
-            cells = (self.mean_std(arm, k) for k in kind.columns)
-            lines.append(f"{arm:<{width}}" + "".join(f"{m:>11.{digits}f} ± {s:<4.{digits}f}"
-                                                     for m, s in cells))
+            cells = (self.mean_std(arm, k) if self.arms[arm] else (None, None)
+                     for k in kind.columns)
+            lines.append(f"{arm:<{width}}" + "".join(
+                f"{_number(m, f'>11.{digits}f')} ± {_number(s, f'<4.{digits}f')}"
+                for m, s in cells))
         name, points = kind.columns[self.metric], kind.points
         lines.append(f"{name}, mean and 95 % CI over seeds; transfer − arm, paired by seed "
                      f"({'points' if points > 1 else 'score'}):")
@@ -159,12 +159,12 @@ class Comparison:
         for arm, cell in summary.items():
             lo, hi = cell[self.metric]["ci95"]
             mean = cell[self.metric]["mean"]
-            line = f"  {arm:<{width}}{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-            if self.seeds < 2:
+            if lo is None:
                 lines.append(f"  {arm:<{width}}{mean:.{digits}f} (one seed: no interval)")
                 continue
+            line = f"  {arm:<{width}}{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
             diff = differences.get(f"transfer-{arm}")
-            if diff:
+            if diff and None not in diff["ci95"]:
                 d_lo, d_hi = (points * v for v in diff["ci95"])
                 verdict = {"better than": "transfer better", "worse than": "transfer worse"}.get(
                     self.verdict(arm, metric=self.metric), "indistinguishable")
@@ -181,9 +181,9 @@ class Comparison:
                 "summary": self.summary(), "differences": self.differences()}
 
     def to_json(self, path: str | Path) -> Path:
-        """Write the comparison to a JSON file and return its path."""
+        """Write the comparison to a strict JSON file (null, never NaN) and return its path."""
         path = Path(path)
-        write_atomically(path, json.dumps(self.to_dict(), indent=2))
+        write_atomically(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
 
     @classmethod

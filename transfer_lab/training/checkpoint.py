@@ -145,7 +145,7 @@ def save_checkpoint(
         files = {name: _fingerprint(tmp / name) for name in (WEIGHTS, TRAINER)}
         manifest = {"format": FORMAT, "step": step, "epoch": epoch, "batch": batch,
                     "history": history or {}, "meta": meta or {}, "files": files}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, default=_plain))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, default=_plain, allow_nan=False))
         for name in (WEIGHTS, TRAINER, MANIFEST):
             _fsync(tmp / name)
         _fsync(tmp)

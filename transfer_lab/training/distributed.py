@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                  theta=args.theta, lr=args.lr, seed=args.seed, dropout=args.dropout,
                  mixed_precision=args.mixed_precision)
     if int(os.environ.get("RANK", "0")) == 0:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        Path(args.out).write_text(json.dumps(result, indent=2, allow_nan=False))
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return 0
