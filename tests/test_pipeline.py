@@ -58,16 +58,31 @@ def test_transfer_beats_scratch_end_to_end(theta_S_small):
     assert max(r["accuracy"] for r in result.arms["scratch"]) < 0.56, result.table()
 
 
-def test_comparison_json_round_trip_and_plot(theta_S_small, tmp_path):
+def test_compare_runs_the_family_arms_with_a_curve_per_epoch(theta_S_small):
     config = tl.TrainConfig(epochs=2, eval_every=1, progress=False)
     result = tl.compare(theta_S=theta_S_small, labels=16, seeds=1, config=config, progress=False)
-    back = tl.Comparison.from_json(result.to_json(tmp_path / "r.json"))
-    assert back.arms == result.arms and back.gain == result.gain
-    assert list(back.arms) == ["bow", "scratch", "transfer"]  # the family's default arms
-    assert "curve" not in back.arms["bow"][0]  # no epochs: metrics only
-    assert [p["epoch"] for p in back.arms["scratch"][0]["curve"]] == [1, 2]
-    result.plot(tmp_path / "curves.png")
-    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert list(result.arms) == ["bow", "scratch", "transfer"]  # the family's default arms
+    assert "curve" not in result.arms["bow"][0]  # no epochs: metrics only
+    assert [p["epoch"] for p in result.arms["scratch"][0]["curve"]] == [1, 2]
+    assert result.arms["transfer"][0]["strategy"] == "full"
+    assert result.arms["transfer"][0]["trained"] == result.arms["transfer"][0]["total"]
+
+
+def test_an_arm_is_named_for_what_it_is():
+    family = tl.pipeline.family_of("film_sentiment", "minilm")
+    assert family.default_arms("minilm", "supervised") == ["bow", "scratch", "pretrained",
+                                                             "transfer"]
+    # no source task: the fine-tuned pretrained body is `pretrained`, never `transfer`
+    assert family.default_arms("minilm", "pretrained") == ["bow", "scratch", "pretrained"]
+    with pytest.raises(tl.InputError, match="the transfer arm starts from a θ_S trained on a"):
+        tl.compare(model="minilm", init="pretrained", arms=["transfer"], progress=False)
+
+
+def test_family_options_pass_through_and_unknown_ones_name_the_valid_ones():
+    assert tl.pipeline.family_of("film_sentiment", "smollm2", {"shots": 2}).shots == 2
+    assert tl.pipeline.family_of("film_sentiment", "smollm2").shots == 4  # the registry's own
+    with pytest.raises(tl.InputError, match="has no option 'shots'; its options: none"):
+        tl.pipeline.family_of("film_sentiment", "tiny", {"shots": 2})
 
 
 def test_fit_uses_a_fresh_optimizer_and_changes_the_weights(theta_S_small):
@@ -77,7 +92,11 @@ def test_fit_uses_a_fresh_optimizer_and_changes_the_weights(theta_S_small):
     after = model.state_dict()
     moved = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(moved) > len(before) // 2
-    assert run.arm == "transfer" and 0 <= run.metrics["accuracy"] <= 1
+    task, family = tl.get_task("film_sentiment"), tl.pipeline.family_of("film_sentiment")
+    evaluate = family.evaluation(task.load("test"), tl.load_tokenizer(str(theta_S_small)), task,
+                                 tl.TrainConfig())
+    assert run.arm == "transfer"
+    assert run.metrics["accuracy"] == pytest.approx(evaluate(model)["accuracy"], abs=1e-6)
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -527,5 +527,5 @@ def _runs_dir(checkpoint_dir, result: Comparison, resume: bool) -> Path | None:
                                  f"not {value!r}; resume with the same settings, or use a new "
                                  "folder")
     else:
-        write_atomically(card, json.dumps(settings, indent=2))
+        write_atomically(card, json.dumps(settings, indent=2, allow_nan=False))
     return folder

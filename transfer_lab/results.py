@@ -39,6 +39,9 @@ class Run:
     metrics: dict
     history: History
     family: str = "classification"
+    strategy: str = "full"  # how θ_T(0) was fine-tuned (`training.strategies`)
+    trained: int | None = None  # weights the optimizer updates
+    total: int | None = None  # weights of the model
 
     def to_dict(self) -> dict:
         """Return the run as the results file stores it (numbers only in the curve)."""
@@ -46,7 +49,8 @@ class Run:
         curve = [{k: v for k, v in e.items() if k != "step" and isinstance(v, (int, float))}
                  for e in self.history.evals]
         return {"seed": self.seed, **self.metrics, "score": self.metrics[metric],
-                "seconds": self.history.seconds, "curve": curve,
+                "seconds": self.history.seconds, "strategy": self.strategy,
+                "trained": self.trained, "total": self.total, "curve": curve,
                 "train_loss": [s["loss"] for s in self.history.steps]}
 
 
@@ -112,8 +116,17 @@ class Comparison:
             out[arm] = {metric: {k: cell[k] for k in ("mean", "std", "ci95")}}
         return out
 
-    def differences(self, metric: str = "score", arm: str = "transfer") -> dict:
-        """Return {"transfer-<baseline>": {"mean", "ci95"}}: paired by seed, for every other arm."""
+    @property
+    def reference(self) -> str:
+        """Return the arm the others are compared with: `transfer` (θ_S from a source task), or
+        `pretrained` where no source task was trained."""
+        return "transfer" if "transfer" in self.arms or "pretrained" not in self.arms \
+            else "pretrained"
+
+    def differences(self, metric: str = "score", arm: str | None = None) -> dict:
+        """Return {"<arm>-<baseline>": {"mean", "ci95"}}: paired by seed, for every other arm
+        (`arm` defaults to the reference arm)."""
+        arm = arm or self.reference
         if arm not in self.arms:
             return {}
         mine = {r["seed"]: r[metric] for r in self.arms[arm]}
@@ -127,9 +140,10 @@ class Comparison:
                                             "seeds": diff["n"]}
         return out
 
-    def verdict(self, baseline: str, arm: str = "transfer", metric: str = "score") -> str:
+    def verdict(self, baseline: str, arm: str | None = None, metric: str = "score") -> str:
         """Return "better than", "worse than" or "indistinguishable from": where the paired
         95 % CI of `arm` − `baseline` lies (for prose that must not claim more than it shows)."""
+        arm = arm or self.reference
         diff = self.differences(metric, arm).get(f"{arm}-{baseline}")
         if diff is None or None in diff["ci95"]:
             return "indistinguishable from"
@@ -153,7 +167,8 @@ class Comparison:
                 f"{_number(m, f'>11.{digits}f')} ± {_number(s, f'<4.{digits}f')}"
                 for m, s in cells))
         name, points = kind.columns[self.metric], kind.points
-        lines.append(f"{name}, mean and 95 % CI over seeds; transfer − arm, paired by seed "
+        ref = self.reference
+        lines.append(f"{name}, mean and 95 % CI over seeds; {ref} − arm, paired by seed "
                      f"({'points' if points > 1 else 'score'}):")
         summary, differences = self.summary(self.metric), self.differences(self.metric)
         for arm, cell in summary.items():
@@ -163,12 +178,12 @@ class Comparison:
                 lines.append(f"  {arm:<{width}}{mean:.{digits}f} (one seed: no interval)")
                 continue
             line = f"  {arm:<{width}}{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-            diff = differences.get(f"transfer-{arm}")
+            diff = differences.get(f"{ref}-{arm}")
             if diff and None not in diff["ci95"]:
                 d_lo, d_hi = (points * v for v in diff["ci95"])
-                verdict = {"better than": "transfer better", "worse than": "transfer worse"}.get(
+                verdict = {"better than": f"{ref} better", "worse than": f"{ref} worse"}.get(
                     self.verdict(arm, metric=self.metric), "indistinguishable")
-                line += (f"   transfer − {arm}: {points * diff['mean']:+.1f} "
+                line += (f"   {ref} − {arm}: {points * diff['mean']:+.1f} "
                          f"[{d_lo:+.1f}, {d_hi:+.1f}] ({verdict})")
             lines.append(line)
         return "\n".join(lines)

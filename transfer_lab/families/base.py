@@ -87,7 +87,8 @@ class TaskFamily:
 
     def with_options(self, **options) -> TaskFamily:
         """Return a copy of this family with some options of its constructor changed."""
-        names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
+        names = [n for n, p in inspect.signature(type(self).__init__).parameters.items()
+                 if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         unknown = [k for k in options if k not in names]
         if unknown:
             raise InputError(f"the {self.name} family has no option {unknown[0]!r}; its options: "
