@@ -1,4 +1,4 @@
-"""Tests of transfer_lab.lab.experiments: weight distances, labels-to-match and a tiny label curve."""
+"""Tests of lab.experiments: weight distances, labels-to-match and a tiny label curve."""
 
 import copy
 import math
@@ -22,8 +22,12 @@ from transfer_lab.training.fit import History
 
 def hand_curve(scratch: dict, transfer: dict) -> dict:
     """Return a label curve with the given per-budget seed accuracies (no training)."""
+    def rows(arm: dict) -> dict:
+        return {n: [{"seed": seed, "accuracy": a, "score": a} for seed, a in enumerate(accs)]
+                for n, accs in arm.items()}
+
     return {"target": "t", "model": "tiny", "seeds": 2, "test_examples": 10,
-            "arms": {"scratch": scratch, "transfer": transfer}}
+            "arms": {"scratch": rows(scratch), "transfer": rows(transfer)}}
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +114,10 @@ def test_label_curve_runs_both_arms_on_nested_budgets(theta_S):
                         config=cfg, test_examples=16)
     assert curve["arms"]["scratch"].keys() == {4, 8}
     assert all(len(v) == 2 for arm in curve["arms"].values() for v in arm.values())
-    accs = [a for arm in curve["arms"].values() for v in arm.values() for a in v]
-    assert all(0.0 <= a <= 1.0 for a in accs) and curve["test_examples"] == 16
+    rows = [r for arm in curve["arms"].values() for v in arm.values() for r in v]
+    assert all(0.0 <= r["score"] == r["accuracy"] <= 1.0 for r in rows)
+    assert [r["seed"] for r in curve["arms"]["scratch"][8]] == [0, 1]
+    assert all(len(r["train_loss"]) == 2 for r in rows) and curve["test_examples"] == 16
     assert "labels" in curve_table(curve)
     with pytest.raises(ValueError, match="no entry for arm"):
         label_curve(theta_S, budgets={"scratch": (4,)}, seeds=1, config=cfg, test_examples=8)
@@ -150,7 +156,8 @@ def test_label_curves_in_two_threads_train_each_run_once(theta_S, tmp_path, monk
     def slow_transfer(*args, **kwargs):  # long enough that the two curves overlap
         trained.append(args[2:4])
         time.sleep(0.05)
-        return SimpleNamespace(metrics={"accuracy": 0.5}), None
+        row = {"seed": args[3], "accuracy": 0.5, "score": 0.5}
+        return SimpleNamespace(to_dict=lambda: row), None
 
     monkeypatch.setattr(experiments, "transfer", slow_transfer)
     args = dict(budgets={"scratch": (4, 8), "transfer": (4,)}, seeds=2, test_examples=16,
@@ -165,6 +172,29 @@ def test_label_curves_in_two_threads_train_each_run_once(theta_S, tmp_path, monk
     # without the lock both would train most runs; with it, one trains, the other reads back
     assert len(trained) == 6, trained
     assert sum(c["cached"] for c in curves) == 6 and curves[0]["arms"] == curves[1]["arms"]
+
+
+def test_label_curve_trains_again_over_a_record_of_metrics_alone(theta_S, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from transfer_lab.lab import experiments
+
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path))
+    seen = []
+
+    def fake_transfer(theta, target, labels, seed, model, config, *, data, arm):
+        seen.append((arm, labels, seed, len(data[0])))
+        row = {"seed": seed, "accuracy": 0.5, "score": 0.5}
+        return SimpleNamespace(to_dict=lambda: row), None
+
+    monkeypatch.setattr(experiments, "transfer", fake_transfer)
+    args = dict(budgets={"scratch": (4,), "transfer": (4,)}, seeds=1, test_examples=8,
+                config=curve_config(steps=2, batch_size=4))
+    label_curve(theta_S, **args)
+    assert seen == [("scratch", 4, 0, 4), ("transfer", 4, 0, 4)]
+    for record in (tmp_path / "runs").glob("*.json"):  # the records of an older version
+        record.write_text('{"accuracy": 0.5}')
+    assert label_curve(theta_S, **args)["cached"] == 0 and len(seen) == 4
 
 
 def test_initial_and_tuned_starts_where_transfer_starts():

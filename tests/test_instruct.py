@@ -10,6 +10,7 @@ from datasets import Dataset
 from transfer_lab.families import prompting
 from transfer_lab.lab import instruct
 from transfer_lab.models import smollm2
+from transfer_lab.results import Run
 
 HEADER = "<|im_start|>assistant\n"
 SMALL = instruct.InstructConfig(examples_per_task=4, steps=2, batch_size=4)
@@ -69,8 +70,10 @@ def test_ner_sentences_become_the_type_of_their_first_name():
 
 
 def test_tuning_and_the_held_out_evaluation_on_the_tiny_model(tokenizer):
-    theta_S, history = instruct.instruction_tune(smollm2.tiny_llama(tokenizer), tokenizer, SMALL)
-    assert len(history.steps) == SMALL.steps
+    run, theta_S = instruct.instruction_tune(smollm2.tiny_llama(tokenizer), tokenizer, SMALL)
+    assert isinstance(run, Run) and len(run.history.steps) == SMALL.steps
+    assert (run.family, run.strategy, run.arm) == ("causal_lm", "lora", "instruction_tuned")
+    assert 0 < run.trained < run.total and run.metrics == {}
     assert not any("lora" in name for name, _ in theta_S.named_parameters())  # merged
     rows = instruct.load(SMALL.held_out, "test", 6)
     result = instruct.accuracy(theta_S, tokenizer, SMALL.held_out, rows)
@@ -87,8 +90,24 @@ def test_full_fine_tuning_trains_every_weight(tokenizer):
     model = smollm2.tiny_llama(tokenizer)
     before = model.lm_head.weight.detach().clone()
     config = instruct.InstructConfig(examples_per_task=4, steps=1, batch_size=4, lora_r=None)
-    theta_S, _ = instruct.instruction_tune(model, tokenizer, config)
+    run, theta_S = instruct.instruction_tune(model, tokenizer, config)
     assert not theta_S.lm_head.weight.detach().equal(before)
+    assert run.strategy == "full" and run.trained == run.total
+
+
+def test_fine_tune_returns_a_run_with_the_evaluation(tokenizer):
+    rows = instruct.load("film_sentiment", "train", 4)
+    config = instruct.InstructConfig(examples_per_task=4, steps=1, batch_size=4).train_config()
+    evaluate = instruct.family("film_sentiment").evaluation(
+        instruct.load("film_sentiment", "test", 4), tokenizer, instruct.task("film_sentiment"),
+        config)
+    run, net = instruct.train(smollm2.tiny_llama(tokenizer), tokenizer,
+                              instruct.encode("film_sentiment", rows, tokenizer), config,
+                              evaluate=evaluate)
+    assert 0 <= run.to_dict()["score"] == run.metrics["accuracy"] <= 1
+    run, net = instruct.fine_tune(smollm2.tiny_llama(tokenizer), tokenizer, "film_sentiment",
+                                  rows, config)
+    assert run.arm == "transfer" and len(run.history.steps) == 1
 
 
 def test_paired_difference_and_forgetting():
@@ -100,6 +119,10 @@ def test_paired_difference_and_forgetting():
         after, before, seed=3)
     with pytest.raises(ValueError, match="equal-length"):
         instruct.paired_difference([1, 0], [1, 0, 1])
+    with pytest.raises(ValueError, match="at least 2"):
+        instruct.bootstrap([1.0])
+    mean, low, high = instruct.bootstrap([0, 1, 1, 1])
+    assert mean == 0.75 and 0 <= low < mean < high <= 1
 
 
 def test_an_unknown_task_is_one_clear_error():

@@ -14,13 +14,15 @@ from transfer_lab.lab.strategies import (
     Monitor,
     discriminative_groups,
     features,
-    fine_tune,
     layer_groups,
     prepare,
     source_accuracy,
     trained_parameters,
+    unsupported,
 )
 from transfer_lab.lab.transferability import logme, rank_sources
+from transfer_lab.pipeline import family_of
+from transfer_lab.results import Run
 
 LR = 1e-3
 
@@ -207,17 +209,60 @@ def test_features_mean_pooling_ignores_padding(theta):
         features(theta, [short], pooling="max")
 
 
-def test_fine_tune_and_forgetting_per_strategy(theta, data, tokenizer):
+def test_transfer_with_a_strategy_returns_a_run_and_forgetting(theta, data, tokenizer):
     source_head = tl.build_model("tiny", theta=theta, new_head=False).classifier
     config = tl.TrainConfig(lr=1e-3, max_steps=4, batch_size=16, eval_every=0, progress=False)
+    rows = tl.get_task("product_sentiment").load("train", 64, 0)
     before = source_accuracy(tl.build_model("tiny", theta=theta), source_head, data,
                              tokenizer)
     for strategy in ("frozen", "lora"):
-        run, model = fine_tune(strategy, theta, data, data, config=config)
+        run, model = tl.transfer(theta, "product_sentiment", 64, 0, config=config,
+                                 data=(data, rows), strategy=strategy)
+        assert isinstance(run, Run) and run.strategy == strategy and run.family == "classification"
         assert 0 <= run.metrics["accuracy"] <= 1 and run.trained < run.total
         after = source_accuracy(model, source_head, data, tokenizer)
         if strategy == "frozen":  # the body did not move: nothing forgotten
             assert after == before
+
+
+def build(target: str):
+    """Return the tiny model the target's family builds (random, seeded)."""
+    return family_of(target).build("tiny", tl.get_task(target), None, seed=0)
+
+
+@pytest.mark.parametrize("target", ["ner_news", "qa_people"])
+def test_every_strategy_fits_token_and_span_heads(target):
+    for strategy in STRATEGIES:
+        model, groups, _ = prepare(strategy, build(target), LR)
+        head = "classifier" if target == "ner_news" else "qa_outputs"
+        trainable = {n for g in groups for p in g["params"]
+                     for n, q in model.named_parameters() if q is p}
+        assert any(head in n for n in trainable), (strategy, trainable)
+        if strategy in ("frozen", "lora"):
+            assert all(head in n or "lora_" in n for n in trainable), (strategy, trainable)
+
+
+def test_encoder_decoder_has_two_stacks_and_refuses_frozen_and_lora():
+    model = build("toy_translation")
+    names = [name for name, _ in layer_groups(model)]
+    assert names == ["embeddings", "encoder.layer.0", "encoder.layer.1", "decoder.layer.0",
+                     "decoder.layer.1", "head"]
+    assert [s for s in STRATEGIES if unsupported(s, model) is None] == [
+        "full", "discriminative", "gradual", "ulmfit"]
+    with pytest.raises(ValueError, match="'frozen' does not fit.*full, discriminative, gradual"):
+        tl.transfer(None, "toy_translation", 4, 0, strategy="frozen")
+
+
+def test_decoder_llm_layers_and_its_own_adapters():
+    from transfer_lab.families.causal import CausalLM
+    from transfer_lab.models import smollm2
+
+    llama = smollm2.tiny_llama(tl.load_tokenizer("smollm2"))
+    assert [name for name, _ in layer_groups(llama)][:2] == ["embeddings", "layer.0"]
+    assert unsupported("discriminative", llama) is None and unsupported("frozen", llama)
+    adapted = smollm2.lora(llama, r=2, alpha=4, target_modules=CausalLM().targets)
+    with pytest.raises(ValueError, match="LoRA adapters from its family.*choose one of: full$"):
+        prepare("lora", adapted, LR)
 
 
 class Scripted(EarlyStopping):

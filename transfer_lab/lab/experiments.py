@@ -20,9 +20,8 @@ import torch
 from transfer_lab.cache import cache_key, cache_lock
 from transfer_lab.config import TrainConfig, cache_dir
 from transfer_lab.data.tasks import get_task
-from transfer_lab.families import get_family
 from transfer_lab.models import load_tokenizer
-from transfer_lab.pipeline import ARMS, transfer
+from transfer_lab.pipeline import ARMS, family_of, transfer
 from transfer_lab.plots import COLORS, _axes, finish, plot_mean_std
 from transfer_lab.results import Run
 from transfer_lab.training.checkpoint import write_atomically
@@ -57,11 +56,14 @@ def label_curve(
     config: TrainConfig | Mapping[str, TrainConfig] | None = None,
     test_examples: int | None = None,
 ) -> dict:
-    """Return test accuracy per arm, label budget and seed of scratch and transfer fine-tuning.
+    """Return the runs per arm and label budget of scratch and transfer fine-tuning, one per seed.
 
-    `budgets` and `config` are shared by both arms or given per arm ({"scratch": ...,
-    "transfer": ...}). Seed s draws the same nested training examples for every arm and budget
-    (the 16 labels are the first 16 of the 64), and every run takes `config.max_steps` steps.
+    `curve["arms"][arm][n]` is the list, by seed, of `Run.to_dict()` rows of `tl.transfer`
+    (the headline metric under "score", its curve and training loss beside it); `curve_means`
+    reads the scores. `budgets` and `config` are shared by both arms or given per arm
+    ({"scratch": ..., "transfer": ...}). Seed s draws the same nested training examples for
+    every arm and budget (the 16 labels are the first 16 of the 64), and every run takes
+    `config.max_steps` steps.
     Each finished run is kept in the cache, keyed by θ_S's weights, the data and the config:
     a curve cut short continues where it stopped, and runs that an earlier chapter made are
     read back (`curve["cached"]` counts them) instead of trained again. A run in progress is
@@ -78,7 +80,7 @@ def label_curve(
     if len(lengths) > 1:
         raise InputError(f"both arms must use one max_length (got {sorted(lengths)})")
     task, tokenizer, length = get_task(target), load_tokenizer(str(theta_S)), lengths.pop()
-    family = get_family(task.family)
+    family = family_of(target, model)
     test = task.load("test", test_examples)
     arms = {arm: {n: [] for n in budgets[arm]} for arm in ARMS}
     largest = max(max(b) for b in budgets.values())
@@ -94,15 +96,15 @@ def label_curve(
                                 config.to_dict(), seed, *map(data_digest, data))
                 record = cache_dir() / "runs" / f"{key}.json"
                 with cache_lock(record):  # a curve in another process waits, then reads it
-                    if record.exists():
-                        metrics = json.loads(record.read_text())
+                    row = json.loads(record.read_text()) if record.exists() else {}
+                    if "score" in row:  # a Run's row (a record of metrics alone is trained again)
                         cached += 1
                     else:
                         run, _ = transfer(theta_S if arm == "transfer" else None, target, n,
-                                          seed, model, config, data=data)
-                        metrics = run.metrics
-                        write_atomically(record, json.dumps(metrics))
-                arms[arm][n].append(metrics["accuracy"])
+                                          seed, model, config, data=data, arm=arm)
+                        row = run.to_dict()
+                        write_atomically(record, json.dumps(row))
+                arms[arm][n].append(row)
     return {"target": target, "model": model, "theta_S": str(theta_S), "seeds": seeds,
             "test_examples": len(test), "config": {a: c.to_dict() for a, c in configs.items()},
             "arms": arms, "cached": cached, "seconds": time.perf_counter() - start}
@@ -122,11 +124,15 @@ def data_digest(data) -> str:
     return hashlib.sha256(json.dumps(columns).encode()).hexdigest()
 
 
+def curve_scores(curve: dict, arm: str, n: int) -> list[float]:
+    """Return the headline metric (accuracy) of each seed's run of one arm at budget `n`."""
+    return [row["score"] for row in curve["arms"][arm][n]]
+
+
 def curve_means(curve: dict, arm: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (budgets, mean accuracy, std accuracy) of one arm of a label curve."""
-    points = sorted((int(n), v) for n, v in curve["arms"][arm].items())
-    budgets = np.array([n for n, _ in points])
-    values = [np.asarray(v, dtype=float) for _, v in points]
+    budgets = np.array(sorted(int(n) for n in curve["arms"][arm]))
+    values = [np.asarray(curve_scores(curve, arm, n), dtype=float) for n in budgets]
     return budgets, np.array([v.mean() for v in values]), np.array([v.std() for v in values])
 
 
@@ -183,7 +189,7 @@ def plot_label_curve(curve: dict, ax=None, path: str | Path | None = None,
     fig, ax = _axes(ax)
     for arm in ARMS:
         budgets = sorted(int(n) for n in curve["arms"][arm])
-        runs = np.array([curve["arms"][arm][n] for n in budgets]).T  # seeds × budgets
+        runs = np.array([curve_scores(curve, arm, n) for n in budgets]).T  # seeds × budgets
         cfg = curve["config"][arm]
         how = f"{cfg['max_steps']} steps" if cfg["max_steps"] else f"{cfg['epochs']} epochs"
         label = {"scratch": "scratch: θ_T(0) random", "transfer": "transfer: θ_T(0) = θ_S"}[arm]
@@ -246,8 +252,8 @@ def initial_and_tuned(theta_S: str | Path | None, target: str = "film_sentiment"
     defaults to `curve_config()`.
     """
     task, model = get_task(target), transfer_options.get("model", "tiny")
-    theta_0 = get_family(task.family).build(model, task, theta_S,
-                                            seed=transfer_options.get("seed", 0))
+    theta_0 = family_of(target, model).build(model, task, theta_S,
+                                             seed=transfer_options.get("seed", 0))
     transfer_options.setdefault("config", curve_config())
     run, theta_star = transfer(theta_S, target, **transfer_options)
     return theta_0, run, theta_star

@@ -5,7 +5,9 @@ assistant header) followed by the answer word, concatenates the tasks, shuffles 
 seed and trains the causal-LM loss on the answer tokens alone (every prompt token is labelled
 −100). The tuned model is θ_S; the target is a task the tuning never saw, asked zero-shot. Each
 task's instruction and single-token answer words live in one table, `INSTRUCTIONS`; the rest is
-the causal family (`CausalLM`: prompts, `encode`, the collator) and `train.fit`.
+the causal family (`CausalLM`: prompts, `encode`, the collator) and `training.fit`; every
+training run returns the same `results.Run` as `tl.transfer` (the mix is no registered task, and
+θ_S stays in memory, so `train` calls `fit` with the causal family's collator itself).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from transfer_lab.config import TrainConfig
 from transfer_lab.data.tasks import Task, get_task
 from transfer_lab.families import prompting
 from transfer_lab.families.causal import INSTRUCTION, CausalLM
-from transfer_lab.models import smollm2
-from transfer_lab.training.fit import fit
+from transfer_lab.models import count_parameters, smollm2
+from transfer_lab.results import Run
+from transfer_lab.stats import paired_bootstrap
+from transfer_lab.training.fit import EvaluateFn, fit
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ def task(name: str) -> Task:
         return Task(name, "classification", entry.words, f"first name's type in {base.name}",
                     lambda split, n, seed: first_name_rows(base.load(split, n, seed)))
     if len(entry.words) != base.num_labels:
-        raise validate.InputError(f"{name!r} has {len(entry.words)} answer words for {base.num_labels} "
-                         f"classes {base.labels}; give one word per class in INSTRUCTIONS")
+        raise validate.InputError(f"{name!r} has {len(entry.words)} answer words for "
+                                  f"{base.num_labels} classes {base.labels}; give one word per "
+                                  "class in INSTRUCTIONS")
     return replace(base, name=name, labels=entry.words)
 
 
@@ -137,26 +142,36 @@ def adapt(model, lora_r: int | None):
     return smollm2.lora(model, r=lora_r, alpha=2 * lora_r, target_modules=CausalLM().targets)
 
 
-def train(model, tokenizer, data: Dataset, config: TrainConfig, lora_r: int | None = 8):
-    """Return (model, History) after `fit` on encoded instruction data, LoRA merged back in.
+def train(model, tokenizer, data: Dataset, config: TrainConfig, lora_r: int | None = 8, *,
+          arm: str = "transfer", evaluate: EvaluateFn | None = None) -> tuple[Run, torch.nn.Module]:
+    """Return (Run, model) after `fit` on encoded instruction data, LoRA merged back in.
 
-    The loss is the answer token's (`CausalLM.collator`). `model` itself is trained: pass a
+    The loss is the answer token's (`CausalLM.collator`). The Run is built as `tl.transfer`
+    builds it (family causal_lm, strategy lora or full, trained and total weights); its metrics
+    are `evaluate(model)`'s at the end, or none without it. `model` itself is trained: pass a
     copy to keep the original.
     """
     net = adapt(model, lora_r)
-    history = fit(net, data, config=config, collate_fn=CausalLM().collator(tokenizer))
+    trained, total = count_parameters(net, True), count_parameters(net)
+    history = fit(net, data, config=config, collate_fn=CausalLM().collator(tokenizer),
+                  evaluate_fn=evaluate)
+    metrics = {k: v for k, v in (history.evals or [{}])[-1].items() if k not in ("step", "epoch")}
     net = net.merge_and_unload() if hasattr(net, "merge_and_unload") else net
-    return net.eval(), history
+    run = Run(arm, config.seed, metrics, history, family=CausalLM.name,
+              strategy="full" if lora_r is None else "lora", trained=trained, total=total)
+    return run, net.eval()
 
 
-def instruction_tune(model, tokenizer, config: InstructConfig = InstructConfig()):
-    """Return (θ_S, History): `model` after SFT on the mix of `config.sources`."""
-    return train(model, tokenizer, mix(tokenizer, config), config.train_config(), config.lora_r)
+def instruction_tune(model, tokenizer,
+                     config: InstructConfig = InstructConfig()) -> tuple[Run, torch.nn.Module]:
+    """Return (Run, θ_S): `model` after SFT on the mix of `config.sources`."""
+    return train(model, tokenizer, mix(tokenizer, config), config.train_config(), config.lora_r,
+                 arm="instruction_tuned")
 
 
 def fine_tune(model, tokenizer, name: str, rows: Dataset, config: TrainConfig,
-              lora_r: int | None = 8):
-    """Return (θ_T*, History): `model` fine-tuned on labelled rows of task `name`."""
+              lora_r: int | None = 8) -> tuple[Run, torch.nn.Module]:
+    """Return (Run, θ_T*): `model` fine-tuned on labelled rows of task `name`."""
     return train(model, tokenizer, encode(name, rows, tokenizer, config.max_length), config,
                  lora_r)
 
@@ -165,7 +180,8 @@ def scores(model, tokenizer, name: str, texts: Sequence[str]) -> torch.Tensor:
     """Return log p(answer word | prompt) of each text asked task `name`: shape (n, classes)."""
     words = task(name).labels
     prompts = family(name).prompts(tokenizer, list(texts), labels=words)
-    return prompting.score_labels(model, tokenizer, prompts, prompting.label_token_ids(tokenizer, words))
+    answers = prompting.label_token_ids(tokenizer, words)
+    return prompting.score_labels(model, tokenizer, prompts, answers)
 
 
 def measure(model, tokenizer, name: str, rows: Dataset,
@@ -192,22 +208,17 @@ def bootstrap(values: Sequence[float], draws: int = 2000,
               seed: int = 0) -> tuple[float, float, float]:
     """Return the mean of `values` and its 95 % bootstrap interval (items resampled, seeded)."""
     values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or len(values) < 2:
-        raise validate.InputError(f"a bootstrap needs a list of at least 2 numbers, got shape "
-                         f"{values.shape}")
-    picks = np.random.default_rng(seed).integers(0, len(values), size=(draws, len(values)))
-    low, high = np.quantile(values[picks].mean(1), [0.025, 0.975])
-    return float(values.mean()), float(low), float(high)
+    return paired_difference(values, np.zeros_like(values), draws, seed)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], draws: int = 2000,
                       seed: int = 0) -> tuple[float, float, float]:
-    """Return mean(a − b) over paired items and its 95 % bootstrap interval."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        raise validate.InputError(f"paired_difference needs two equal-length lists (the same items), "
-                         f"got shapes {a.shape} and {b.shape}")
-    return bootstrap(a - b, draws, seed)
+    """Return mean(a − b) over paired items and its 95 % bootstrap interval
+    (`stats.paired_bootstrap`)."""
+    result = paired_bootstrap(a, b, n_resamples=draws, seed=seed)
+    if result["n"] < 2:
+        raise validate.InputError(f"a bootstrap needs at least 2 paired items, got {result['n']}")
+    return result["mean"], *result["ci95"]
 
 
 def forgetting(before: Sequence[float], after: Sequence[float]) -> tuple[float, float, float]:

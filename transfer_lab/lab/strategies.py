@@ -1,10 +1,12 @@
 """Fine-tuning strategies: how θ_T(0) = θ_S is trained on the target (chapter 7, "Challenges").
 
-A strategy prepares a model and returns what `fit` needs: the model to train (LoRA wraps it in
-adapters), the optimizer's parameter groups and the callbacks::
+The strategies live in `training.strategies` (re-exported here for the chapter); a run with one
+is `tl.transfer(theta_S, target, labels, seed, config=config, strategy=name)`, which returns the
+same `Run` as every other arm. A strategy prepares a model and returns what `fit` needs: the
+model to train (LoRA wraps it in adapters), the optimizer's parameter groups and the callbacks::
 
     model, groups, callbacks = prepare("discriminative", model, lr=3e-4)
-    fit(model, train, test, config=config, groups=groups, callbacks=callbacks, ...)
+    fit(model, train, config=config, groups=groups, callbacks=callbacks, ...)
 
 - full: every weight trains at one learning rate;
 - frozen: the body is frozen and only the head trains (a linear probe of θ_S's features);
@@ -13,254 +15,38 @@ adapters), the optimizer's parameter groups and the callbacks::
 - ulmfit: gradual unfreezing with discriminative learning rates (both, as in ULMFiT);
 - lora: low-rank adapters on the attention's query and value (peft), the head trains too.
 
-`fine_tune` runs one strategy end to end; `Monitor` and `EarlyStopping` watch a run for
-overfitting; `source_accuracy` measures forgetting; `features` returns frozen features of a body
-(what LogME scores before any fine-tuning).
+`Monitor` and `EarlyStopping` watch a run for overfitting; `source_accuracy` measures forgetting;
+`features` returns frozen features of a body (what LogME scores before any fine-tuning).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import re
-import time
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from transfer_lab.config import TrainConfig
 from transfer_lab.families import classification_metric
 from transfer_lab.families.classification import classification_collator
 from transfer_lab.lab.probe import embed
 from transfer_lab.models import build_model, get_backbone, load_tokenizer
-from transfer_lab.training.fit import Callback, FitState, History, evaluate, fit, param_groups
+from transfer_lab.training.fit import Callback, FitState, evaluate
+from transfer_lab.training.strategies import (  # noqa: F401 (the chapter reads them here)
+    STRATEGIES,
+    ULMFIT_DECAY,
+    GradualUnfreezing,
+    Prepared,
+    discriminative_groups,
+    get_strategy,
+    layer_groups,
+    prepare,
+    trained_parameters,
+    unsupported,
+)
 from transfer_lab.validate import InputError
-
-ULMFIT_DECAY = 2.6  # η_(l−1) = η_l / 2.6 (Howard and Ruder, 2018)
-_LAYER = re.compile(r"\.layer\.(\d+)\.")
-
-
-class Prepared(NamedTuple):
-    """What a strategy hands to `fit`: the model, its optimizer groups and its callbacks."""
-
-    model: torch.nn.Module
-    groups: list[dict]
-    callbacks: list[Callback]
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """A fine-tuning strategy: its name, what it does, and the function that prepares a model."""
-
-    name: str
-    description: str
-    prepare: Callable[..., Prepared]
-
-
-def _body_prefix(model: torch.nn.Module) -> str:
-    """Return the prefix of the body's parameter names ("bert." for a BERT classifier)."""
-    prefix = getattr(model, "base_model_prefix", "")
-    if not prefix or not hasattr(model, prefix):
-        raise InputError(f"{type(model).__name__} has no body (base_model_prefix); strategies "
-                         "need a transformers model such as tl.build_model(...)")
-    return prefix + "."
-
-
-def layer_groups(model: torch.nn.Module) -> list[tuple[str, list[torch.nn.Parameter]]]:
-    """Return the model's weights in layer groups, bottom (embeddings) to top (head).
-
-    Groups: "embeddings", "layer.0" … "layer.(L−1)" (the transformer blocks), "head" (all the
-    rest: pooler and classifier). ULMFiT's learning-rate decay and unfreezing act on these.
-    """
-    _body_prefix(model)
-    groups: dict[str, list] = {"embeddings": []}
-    layers: dict[int, list] = {}
-    head: list = []
-    for name, p in model.named_parameters():
-        match = _LAYER.search(name)
-        if match:
-            layers.setdefault(int(match.group(1)), []).append(p)
-        elif ".embeddings." in f".{name}":
-            groups["embeddings"].append(p)
-        else:
-            head.append(p)
-    if not layers or not groups["embeddings"]:
-        raise InputError(f"found no embeddings or '.layer.N.' blocks in {type(model).__name__}; "
-                         "layer groups need a BERT-like model (tl.build_model)")
-    groups.update({f"layer.{i}": layers[i] for i in sorted(layers)})
-    groups["head"] = head
-    return list(groups.items())
-
-
-def _split_decay(name: str, params: list, model: torch.nn.Module, lr: float,
-                 weight_decay: float) -> list[dict]:
-    """Return two AdamW groups of `params` at `lr`: matrices decay, biases and norms do not."""
-    names = {id(p): n for n, p in model.named_parameters()}
-    no_decay = [p for p in params if p.ndim < 2 or "LayerNorm" in names[id(p)]]
-    decay = [p for p in params if not (p.ndim < 2 or "LayerNorm" in names[id(p)])]
-    return [{"params": decay, "weight_decay": weight_decay, "lr": lr, "name": name},
-            {"params": no_decay, "weight_decay": 0.0, "lr": lr, "name": name}]
-
-
-def discriminative_groups(model: torch.nn.Module, lr: float, weight_decay: float = 0.01,
-                          decay: float = ULMFIT_DECAY) -> list[dict]:
-    """Return AdamW groups with one rate per layer group: `lr` on top, ÷ `decay` per group down."""
-    if decay <= 0:
-        raise InputError(f"decay must be positive (got {decay}); ULMFiT uses 2.6")
-    named = layer_groups(model)
-    top = len(named) - 1
-    return [g for i, (name, params) in enumerate(named)
-            for g in _split_decay(name, params, model, lr / decay ** (top - i), weight_decay)]
-
-
-class GradualUnfreezing(Callback):
-    """Unfreeze one more layer group, from the top, at the start of every `every` epochs."""
-
-    def __init__(self, groups: list[tuple[str, list[torch.nn.Parameter]]], every: int = 1):
-        if every < 1:
-            raise InputError(f"every must be at least 1 epoch (got {every})")
-        self.groups, self.every = groups, every
-        self.unfrozen: list[list[str]] = []  # names of the trainable groups, per epoch
-
-    def on_epoch_start(self, state: FitState) -> None:
-        """Make the top `epoch // every + 1` groups trainable and the others frozen."""
-        k = state.epoch // self.every + 1
-        top = len(self.groups) - k
-        for i, (_, params) in enumerate(self.groups):
-            for p in params:
-                p.requires_grad_(i >= top)
-        self.unfrozen.append([name for name, _ in self.groups[max(top, 0):]])
-
-
-def _full(model, lr, weight_decay=0.01) -> Prepared:
-    """Train every weight at one learning rate."""
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return Prepared(model, param_groups(model, lr, weight_decay), [])
-
-
-def _frozen(model, lr, weight_decay=0.01) -> Prepared:
-    """Freeze the body; train only the head (a linear probe of the body's features)."""
-    body = _body_prefix(model)
-    for name, p in model.named_parameters():
-        p.requires_grad_(not name.startswith(body))
-    return Prepared(model, param_groups(model, lr, weight_decay), [])
-
-
-def _discriminative(model, lr, weight_decay=0.01, decay=ULMFIT_DECAY) -> Prepared:
-    """Train every weight; each layer group's rate is the one above it ÷ `decay`."""
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return Prepared(model, discriminative_groups(model, lr, weight_decay, decay), [])
-
-
-def _gradual(model, lr, weight_decay=0.01, every=1) -> Prepared:
-    """Start with the top group trainable and unfreeze one more group per epoch, at one rate."""
-    prepared = _full(model, lr, weight_decay)
-    return Prepared(model, prepared.groups, [GradualUnfreezing(layer_groups(model), every)])
-
-
-def _ulmfit(model, lr, weight_decay=0.01, decay=ULMFIT_DECAY, every=1) -> Prepared:
-    """Gradual unfreezing with discriminative learning rates, as ULMFiT fine-tunes."""
-    prepared = _discriminative(model, lr, weight_decay, decay)
-    return Prepared(model, prepared.groups, [GradualUnfreezing(layer_groups(model), every)])
-
-
-def _lora(model, lr, weight_decay=0.01, r=8, alpha=16, dropout=0.1) -> Prepared:
-    """Wrap the model in LoRA adapters on query and value; train adapters and head only."""
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    _body_prefix(model)
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=["query", "value"], modules_to_save=["classifier"])
-    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not ours
-        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
-        model = get_peft_model(model, config)
-    return Prepared(model, param_groups(model, lr, weight_decay), [])
-
-
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
-    Strategy("full", "full fine-tuning: every weight, one learning rate", _full),
-    Strategy("frozen", "frozen body, train the head only (linear probe)", _frozen),
-    Strategy("discriminative", f"discriminative rates: lr ÷ {ULMFIT_DECAY} per layer group down",
-             _discriminative),
-    Strategy("gradual", "gradual unfreezing: one more layer group per epoch, from the top",
-             _gradual),
-    Strategy("ulmfit", "gradual unfreezing + discriminative rates (ULMFiT)", _ulmfit),
-    Strategy("lora", "LoRA adapters (r=8) on query and value; head trainable", _lora),
-]}
-
-
-def get_strategy(name: str) -> Strategy:
-    """Return the registered strategy called `name`."""
-    if name not in STRATEGIES:
-        raise InputError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]
-
-
-def prepare(strategy: str, model: torch.nn.Module, lr: float, **options) -> Prepared:
-    """Return (model, groups, callbacks) to fine-tune `model` with `strategy` at `lr`."""
-    if lr <= 0:
-        raise InputError(f"lr must be positive (got {lr})")
-    return get_strategy(strategy).prepare(model, lr, **options)
-
-
-def trained_parameters(groups: list[dict]) -> int:
-    """Return how many weights the optimizer updates (frozen ones of gradual unfreezing count)."""
-    return sum(p.numel() for g in groups for p in g["params"])
-
-
-@dataclass
-class StrategyRun:
-    """One strategy fine-tuned on the target: final metrics, size, time and history."""
-
-    strategy: str
-    seed: int
-    metrics: dict
-    trained: int  # weights the optimizer updates
-    total: int  # weights of the model
-    seconds: float
-    history: History
-
-
-def fine_tune(
-    strategy: str,
-    theta_S: str | Path | None,
-    train,
-    test,
-    *,
-    config: TrainConfig,
-    model: str = "tiny",
-    num_labels: int = 2,
-    new_head: bool = True,
-    callbacks: tuple[Callback, ...] = (),
-    **options,
-) -> tuple[StrategyRun, torch.nn.Module]:
-    """Fine-tune θ_T(0) = θ_S with `strategy` on encoded (train, test); return (run, θ_T*).
-
-    Same recipe as `tl.transfer` (new head, seeded, `config`'s budget), but the optimizer's
-    groups and callbacks come from the strategy; `config.lr` is the top learning rate.
-    """
-    get_strategy(strategy)
-    start = time.perf_counter()
-    tokenizer = load_tokenizer(str(theta_S) if theta_S else model)
-    net = build_model(model, "classification", num_labels, theta=theta_S, seed=config.seed,
-                      new_head=new_head)
-    net, groups, own = prepare(strategy, net, config.lr, weight_decay=config.weight_decay,
-                               **options)
-    history = fit(net, train, test, config=config, collate_fn=classification_collator(tokenizer),
-                  metric_fn=classification_metric, groups=groups, callbacks=[*own, *callbacks])
-    metrics = {k: v for k, v in history.evals[-1].items() if k not in ("step", "epoch")}
-    run = StrategyRun(strategy, config.seed, metrics, trained_parameters(groups),
-                      sum(p.numel() for p in net.parameters()), time.perf_counter() - start,
-                      history)
-    return run, net
 
 
 class Monitor(Callback):
