@@ -7,15 +7,17 @@
 import sys
 import time
 
-from . import book, efficiency, llm, padding, threads, throughput
+from . import book, efficiency, llm, padding, startup, threads, throughput
 from .common import save
 
-BENCHMARKS = {"throughput": throughput.main, "padding": padding.main, "threads": threads.main,
-              "efficiency": efficiency.main, "llm": llm.main, "book": book.main}
+BENCHMARKS = {"startup": startup.main, "throughput": throughput.main, "padding": padding.main,
+              "threads": threads.main, "efficiency": efficiency.main, "llm": llm.main,
+              "book": book.main}
 
 
 def main(inplace: bool = False) -> dict:
-    """Run throughput, padding, threads, efficiency, the LLM and the book; save their seconds.
+    """Run startup, throughput, padding, threads, efficiency, the LLM and the book; save their
+    seconds.
 
     The seconds are saved after every benchmark, so the book's appendix, which runs inside the
     last one, shows this run's figures (with the book so far).

@@ -52,3 +52,41 @@ def test_a_user_sees_one_line_and_exit_2_from_the_shell():
     proc = cli("run", "--labels", "2000000")
     assert proc.returncode == 2 and "use at most" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_input_error_is_one_line_and_exit_2(monkeypatch, capsys):
+    from transfer_lab import cli
+
+    def mistaken(args):
+        raise tl.InputError("unknown thing 'x';\n choose one of: a, b")
+
+    monkeypatch.setattr(cli, "cmd_models", mistaken)
+    status, _, err = main_exit(["models"], capsys)
+    assert status == 2 and err == "transfer-lab: error: unknown thing 'x'; choose one of: a, b\n"
+
+
+def test_an_unexpected_error_keeps_its_traceback_and_a_nonzero_exit(monkeypatch):
+    from transfer_lab import cli
+
+    def broken(args):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x8 and 16x2)")
+
+    monkeypatch.setattr(cli, "cmd_models", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        cli.main(["models"])
+    code = ("from transfer_lab import cli\n"
+            "def broken(args):\n    raise MemoryError('out of memory')\n"
+            "cli.cmd_models = broken\nraise SystemExit(cli.main(['models']))\n")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode not in (0, 2) and "Traceback" in proc.stderr
+    assert "MemoryError: out of memory" in proc.stderr and "transfer-lab: error" not in proc.stderr
+
+
+def test_user_errors_is_gone():
+    from transfer_lab import cli
+
+    assert not hasattr(cli, "USER_ERRORS")  # only InputError is the user's mistake

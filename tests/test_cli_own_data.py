@@ -78,3 +78,24 @@ def test_own_data_mistakes_are_one_line(tmp_path, args, needle, capsys):
     status, _, err = main_exit(args, capsys)
     assert status == 2 and needle in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_own_files_are_known_by_name_for_the_run_only(tmp_path, capsys):
+    from transfer_lab.cli import _user_data, parser
+    from transfer_lab.data import tasks
+
+    _reviews_csv(tmp_path / "reviews.csv", 20)
+    (tmp_path / "films.txt").write_text("a film\nanother film\n")
+    args = parser().parse_args(["run", "--target-file", str(tmp_path / "reviews.csv"),
+                                "--text-column", "review", "--label-column", "sentiment",
+                                "--source-file", str(tmp_path / "reviews.csv"),
+                                "--unlabeled-file", str(tmp_path / "films.txt")])
+    registered = dict(tasks.TASKS)
+    files = _user_data(args)
+    assert [f.name for f in files] == ["reviews", "source-reviews", "unlabeled-films"]
+    assert (args.target, args.source, args.unlabeled) == tuple(f.name for f in files)
+    assert args.arms[-2:] == ["dapt", "transfer"] and registered == tasks.TASKS
+    with tasks.using(*files):
+        assert tasks.get_task(args.target).size == 16 and tasks.get_corpus(args.unlabeled)
+    with pytest.raises(ValueError, match="unknown task 'reviews'"):
+        tasks.get_task(args.target)

@@ -21,13 +21,24 @@ weak script,neg
 '''
 
 
-@pytest.fixture(autouse=True)
-def own_registry(monkeypatch):
-    """Register this file's tasks and corpora in copies, so no other test sees them."""
+def test_a_task_or_corpus_from_a_file_changes_no_registry(tmp_path):
     from transfer_lab.data import tasks
+    from transfer_lab.data.userdata import corpus_from_file
 
-    monkeypatch.setattr(tasks, "TASKS", dict(tasks.TASKS))
-    monkeypatch.setattr(tasks, "CORPORA", dict(tasks.CORPORA))
+    path = tmp_path / "mine.csv"
+    path.write_text(CSV)
+    registered, corpora = dict(tasks.TASKS), dict(tasks.CORPORA)
+    task = task_from_file(path, text="sentence")
+    corpus = corpus_from_file(path, text="sentence")
+    assert registered == tasks.TASKS and corpora == tasks.CORPORA
+    assert tasks.get_task(task) is task and tasks.get_corpus(corpus) is corpus  # as they are
+    with pytest.raises(ValueError, match="unknown task 'mine'"):
+        tasks.get_task("mine")
+    with tasks.using(task, corpus):  # or by name, inside the block only
+        assert tasks.get_task("mine") is task and tasks.get_corpus(corpus.name) is corpus
+        assert registered == tasks.TASKS
+    with pytest.raises(ValueError, match="unknown corpus 'unlabeled-mine'"):
+        tasks.get_corpus(corpus.name)
 
 
 def test_csv_with_quoted_multiline_fields_and_string_labels(tmp_path):
@@ -135,7 +146,8 @@ def test_pretrain_source_trains_on_every_row_of_a_small_source(tmp_path, monkeyp
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "small_source.csv"
     path.write_text(CSV)
-    task_from_file(path, text="sentence", name="small_source", held_out=0)
-    theta = tl.pretrain_source("small_source", model="tiny",
-                               config=tl.TrainConfig(max_steps=2, batch_size=4, progress=False))
+    task = task_from_file(path, text="sentence", name="small_source", held_out=0)
+    with tl.data.tasks.using(task):
+        theta = tl.pretrain_source("small_source", model="tiny", config=tl.TrainConfig(
+            max_steps=2, batch_size=4, progress=False))
     assert json.loads((theta / "theta_S.json").read_text())["examples"] == 10

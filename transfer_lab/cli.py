@@ -1,8 +1,10 @@
 """The `transfer-lab` command: run the θ_S → θ_T pipeline, list tasks and models (chapter 4).
 
-A mistake in the input prints one line, what is wrong and how to fix it, and exits with
-status 2 (set TRANSFER_LAB_DEBUG=1 to see the traceback instead). A run checkpoints as it
-goes; `transfer-lab run --resume --out DIR` continues one that was cut short.
+A mistake in the input (an `InputError`) prints one line, what is wrong and how to fix it, and
+exits with status 2 (set TRANSFER_LAB_DEBUG=1 to see the traceback instead); any other error is
+a bug or a broken machine and keeps its traceback. A run checkpoints as it goes;
+`transfer-lab run --resume --out DIR` continues one that was cut short. `--help`, `tasks` and
+`models` import neither torch nor transformers, so they answer at once.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import os
 import shutil
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from transfer_lab import __version__
-from transfer_lab.config import MIN_STEPS_PRETRAINED
+from transfer_lab.config import INITS, METRICS, MIN_STEPS_PRETRAINED
+from transfer_lab.models.registry import BACKBONES
 from transfer_lab.validate import InputError
 
-USER_ERRORS = (ValueError, RuntimeError, OSError)  # bad input, missing data, no disk: one line
 CHECKPOINTS = "checkpoints"  # the run's checkpoints, inside --out, removed when it finishes
 
 
@@ -60,10 +63,11 @@ def _run_dir(args) -> Path:
     return out
 
 
-def _user_data(args) -> None:
-    """Register --target-file/--source-file as tasks; pick the model and θ_S that suit them."""
+def _user_data(args) -> list:
+    """Return the tasks and corpus of --target-file/--source-file/--unlabeled-file (named in
+    args.target, args.source, args.unlabeled); pick the model and θ_S that suit them."""
     from transfer_lab.data.userdata import corpus_from_file, task_from_file
-    from transfer_lab.models import get_backbone
+    from transfer_lab.models.registry import get_backbone
 
     if args.target_eval_file and not args.target_file:
         raise InputError("--target-eval-file needs --target-file (the training rows)")
@@ -77,44 +81,57 @@ def _user_data(args) -> None:
         family = family_of(args.target, args.model)
         args.init = args.init or family.init
         args.source = args.source or family.source
-        return
+        return []
     args.model = args.model or "minilm"
     if get_backbone(args.model).world_only:
         raise InputError(f"model {args.model!r} knows only the synthetic world's words (your texts "
                          "would be mostly [UNK]); use --model minilm for your own data")
     columns = dict(text=args.text_column, label=args.label_column, encoding=args.encoding)
+    files = []  # this run's own tasks and corpus: known by name inside `tasks.using(*files)`
     if args.target_file:
-        args.target = task_from_file(args.target_file, eval_path=args.target_eval_file,
-                                     **columns).name
+        files.append(task_from_file(args.target_file, eval_path=args.target_eval_file,
+                                    **columns))
+        args.target = files[-1].name
     if args.source_file:
         source = task_from_file(args.source_file, name=f"source-{Path(args.source_file).stem}",
                                 held_out=0, **columns)
+        files.append(source)
         args.source = source.name
         print(f"source: all {source.size} rows of {args.source_file} train θ_S")
     if args.unlabeled_file:
         corpus = corpus_from_file(args.unlabeled_file, args.text_column, encoding=args.encoding)
+        files.append(corpus)
         args.unlabeled = corpus.name
         print(f"dapt: masked-LM training on the {corpus.examples} texts of {args.unlabeled_file}"
               ", then θ_S's recipe from that body")
     args.init = args.init or ("supervised" if args.source_file else "pretrained")
     args.source = args.source or "product_sentiment"
     if args.arms is None and args.unlabeled:  # the family's arms (bow, pretrained...) and dapt
-        from transfer_lab.pipeline import family_of
+        from transfer_lab.families import family_for
 
-        args.arms = family_of(args.target, args.model).default_arms(args.model, args.init)
+        args.arms = family_for(files[0].family, get_backbone(args.model).decoder).default_arms(
+            args.model, args.init)
         args.arms.insert(args.arms.index("transfer") if "transfer" in args.arms else 0, "dapt")
     print(f"θ_S: {'trained on ' + args.source if args.init == 'supervised' else args.init} "
           f"{args.model}; texts longer than {args.max_length or 64} tokens are truncated")
+    return files
 
 
 def cmd_run(args) -> None:
     """Compare scratch and transfer; print the table, write results.json and curves.png."""
     from transfer_lab.config import quiet
+    from transfer_lab.data.tasks import using
+
+    quiet()
+    with using(*_user_data(args)):  # your files' tasks, by name, for this run only
+        _run(args)
+
+
+def _run(args) -> None:
+    """Run the comparison of `cmd_run` once the target and source are known by name."""
     from transfer_lab.data.tasks import get_task
     from transfer_lab.pipeline import Selection, compare, family_of, target_config
 
-    quiet()
-    _user_data(args)
     if args.labels is None:
         args.labels = family_of(args.target, args.model).labels
     args.labels = args.labels or get_task(args.target).size  # `--labels all`
@@ -179,10 +196,9 @@ def cmd_tasks(args) -> None:
     """Print the registered tasks with their family and metric (a JSON list with --json)."""
     import json
 
-    from transfer_lab.data.tasks import TASKS
-    from transfer_lab.families import get_family
+    from transfer_lab.data.tasks import TASKS  # reads datasets, not torch
 
-    rows = [{"name": t.name, "family": t.family, "metric": get_family(t.family).metric,
+    rows = [{"name": t.name, "family": t.family, "metric": METRICS[t.family],
              "labels": list(t.labels), "description": t.description,
              "where": "hub, full profile" if t.hub else "offline"} for t in TASKS.values()]
     if args.json:
@@ -196,8 +212,6 @@ def cmd_tasks(args) -> None:
 
 def cmd_models(args) -> None:
     """Print the backbones."""
-    from transfer_lab.models import BACKBONES
-
     for b in BACKBONES.values():
         note = " [hub, full profile]" if b.hub else ""
         note += " [synthetic world only]" if b.world_only else ""
@@ -205,20 +219,17 @@ def cmd_models(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    """Return the command-line parser."""
-    from transfer_lab.data.tasks import CORPORA, TASKS
-    from transfer_lab.models import BACKBONES
-    from transfer_lab.pipeline import INITS
-
+    """Return the command-line parser (the task names are read only when a --source or --target
+    is checked: `--help` imports no data set library)."""
     p = _Parser(prog="transfer-lab", description="Transfer learning for language models, "
                 "measured: train θ_S on a source, fine-tune on a target, compare with scratch.")
     p.add_argument("--version", action="version", version=f"transfer-lab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="scratch vs transfer on a target task")
-    run.add_argument("--source", choices=[*TASKS, *CORPORA], metavar="S",
+    run.add_argument("--source", choices=_Names(_sources), metavar="S",
                      help="source task for θ_S, or a corpus with --init mlm (default: the "
                      "target family's, e.g. product_sentiment; see `transfer-lab tasks`)")
-    run.add_argument("--target", default="film_sentiment", choices=list(TASKS), metavar="T",
+    run.add_argument("--target", default="film_sentiment", choices=_Names(_targets), metavar="T",
                      help="target task (default: %(default)s)")
     run.add_argument("--model", choices=list(BACKBONES), metavar="M",
                      help="backbone (default: tiny, or minilm for your own data; see "
@@ -285,6 +296,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Names:
+    """The choices of an option, read from a registry the first time a value is checked."""
+
+    def __init__(self, names: Callable[[], list[str]]):
+        self.names = names
+
+    def __contains__(self, name) -> bool:
+        return name in self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
+
+def _targets() -> list[str]:
+    """Return the names of the registered tasks."""
+    from transfer_lab.data.tasks import TASKS
+
+    return list(TASKS)
+
+
+def _sources() -> list[str]:
+    """Return the names of the registered tasks and unlabeled corpora."""
+    from transfer_lab.data.tasks import CORPORA
+
+    return [*_targets(), *CORPORA]
+
+
 def _positive(text: str) -> int:
     """Parse a whole number ≥ 1."""
     try:
@@ -324,13 +362,14 @@ def _warn_one_line(message, category, filename, lineno, file=None, line=None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; errors print one line and return 2 (130 when interrupted)."""
+    """Run the command line; the user's mistakes print one line and return 2 (130 when
+    interrupted); any other error raises, with its traceback."""
     args = parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warn_one_line
             args.func(args)
-    except USER_ERRORS as err:
+    except InputError as err:
         if os.environ.get("TRANSFER_LAB_DEBUG"):
             raise
         print(f"transfer-lab: error: {' '.join(str(err).split())}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Checks at the package's boundary: one clear error per bad input, naming the fix (chapter 4).
 
-Every function here raises `ValueError` with one line that says what is wrong and how to fix
-it; the command line prints that line and exits with status 2.
+Every function here raises `InputError` (a ValueError) with one line that says what is wrong and
+how to fix it; the command line prints that line and exits with status 2. Any other exception
+is not the user's mistake and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Tasks: a name, a family, label names and a loader; the one registry of tasks (ch. 4, 5, 7).
 
-Every family's tasks live here: the synthetic world's (offline), the hub's (full profile, real
-data sets mapped to the same columns), and a user's files (`userdata.task_from_file`). The
+Every family's tasks live here: the synthetic world's (offline) and the hub's (full profile,
+real data sets mapped to the same columns). A user's files (`userdata.task_from_file`) give
+Task objects that are passed as they are, or named inside `with using(task):`. The
 columns a task's rows have are its family's: `text`, `label` (classification); `tokens`, `tags`
 (token classification); SQuAD's `id`, `context`, `question`, `answers` (extractive QA);
 `source`, `target` (seq2seq). Masked-LM θ_S read unlabeled text from `CORPORA`.
@@ -9,9 +10,12 @@ columns a task's rows have are its family's: `text`, `label` (classification); `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
+from types import MappingProxyType
 
 from datasets import Dataset
 
@@ -50,11 +54,11 @@ class Task:
         if n is None:
             n = self.size if split == "train" else profile().test_examples
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise validate.InputError(f"asked for {n!r} examples of {self.name!r}; ask for a whole "
-                             "number, at least 1")
+            raise validate.InputError(f"asked for {n!r} examples of {self.name!r}; ask for a "
+                                      "whole number, at least 1")
         if split == "train" and n > self.size:
             raise validate.InputError(f"task {self.name!r} has {self.size} training examples; "
-                             f"ask for at most {self.size}")
+                                      f"ask for at most {self.size}")
         self.require_data()
         data = self.loader(split, n, seed)
         where = f"task {self.name!r} ({split})"
@@ -69,12 +73,15 @@ class Task:
         if self.hub and offline():
             fix = ("set TRANSFER_LAB_PROFILE=full on a machine with a network" if profile().offline
                    else "unset HF_HUB_OFFLINE (and connect to a network)")
-            raise validate.InputError(f"task {self.name!r} needs the Hugging Face hub, which is offline "
-                               f"here; use the quick profile's tasks (transfer-lab tasks), or "
-                               f"{fix}")
+            raise validate.InputError(f"task {self.name!r} needs the Hugging Face hub, which is "
+                                      "offline here; use the quick profile's tasks (transfer-lab "
+                                      f"tasks), or {fix}")
 
 
 TASKS: dict[str, Task] = {}
+# tasks and corpora that `using` makes known by name inside a `with` block (a user's files)
+_LOCAL: ContextVar[Mapping] = ContextVar("transfer_lab_local",
+                                      default=MappingProxyType({}))
 
 
 def register(task: Task) -> Task:
@@ -83,9 +90,27 @@ def register(task: Task) -> Task:
     return task
 
 
-def get_task(name: str) -> Task:
-    """Return the registered task called `name`."""
-    return TASKS[validate.choice("task", name, TASKS)]
+def get_task(task: str | Task) -> Task:
+    """Return the task called `task` (registered, or known through `using`), or `task` itself."""
+    if isinstance(task, Task):
+        return task
+    known = {**TASKS, **{n: t for n, t in _LOCAL.get().items() if isinstance(t, Task)}}
+    return known[validate.choice("task", task, known)]
+
+
+@contextmanager
+def using(*items: Task | Corpus) -> Iterator[None]:
+    """Make tasks and corpora (e.g. from `userdata.task_from_file`) known by name inside a
+    `with` block, for `get_task` and `get_corpus`; the registries themselves are unchanged.
+
+        with using(task_from_file("train.csv")):
+            compare(target="train", ...)
+    """
+    token = _LOCAL.set({**_LOCAL.get(), **{item.name: item for item in items}})
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
 
 
 def world_loader(make: Callable[[int, int], Dataset]) -> Loader:
@@ -236,6 +261,10 @@ def register_corpus(corpus: Corpus) -> Corpus:
     return corpus
 
 
-def get_corpus(name: str) -> Corpus:
-    """Return the unlabeled corpus called `name`."""
-    return CORPORA[validate.choice("corpus", name, CORPORA)]
+def get_corpus(corpus: str | Corpus) -> Corpus:
+    """Return the unlabeled corpus called `corpus` (registered, or known through `using`), or
+    `corpus` itself."""
+    if isinstance(corpus, Corpus):
+        return corpus
+    known = {**CORPORA, **{n: c for n, c in _LOCAL.get().items() if isinstance(c, Corpus)}}
+    return known[validate.choice("corpus", corpus, known)]

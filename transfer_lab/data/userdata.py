@@ -1,7 +1,8 @@
 """Bring your own data: a task from a CSV, TSV or JSON Lines file (the course page explains it).
 
     task = tl.task_from_file("train.tsv", text="sentence", label="label")
-    result = tl.compare(theta_S=..., target=task.name, model="minilm", labels=64)
+    with tl.data.tasks.using(task):  # its name is known inside the block; no registry changes
+        result = tl.compare(theta_S=..., target=task.name, model="minilm", labels=64)
 
 The format comes from the extension; quoted multi-line fields are handled. Labels may be
 strings (mapped to ids, sorted, and stored as `id2label` in the saved model) or integers.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from transfer_lab.data.tasks import Corpus, Task, register, register_corpus
+from transfer_lab.data.tasks import Corpus, Task
 from transfer_lab.validate import InputError
 
 FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
@@ -139,7 +140,8 @@ def task_from_file(
     seed: int = 0,
     encoding: str = "utf-8",
 ) -> Task:
-    """Return (and register) a classification task read from a file of texts and labels.
+    """Return a classification task read from a file of texts and labels (not registered:
+    pass it as it is, or name it inside `with tasks.using(task):`).
 
     Without `eval_path`, a seeded, stratified `held_out` share is the test split (0: none, every
     row trains, as for a source file).
@@ -182,14 +184,14 @@ def task_from_file(
         return Dataset.from_dict({"text": [rows_t[i] for i in order],
                                   "label": [rows_y[i] for i in order]})
 
-    return register(Task(name or path.stem, "classification", tuple(names),
-                         f"your data: {path.name} ({len(train[0])} train, {len(test[0])} test)",
-                         load, size=len(train[0])))
+    return Task(name or path.stem, "classification", tuple(names),
+                f"your data: {path.name} ({len(train[0])} train, {len(test[0])} test)", load,
+                size=len(train[0]))
 
 
 def corpus_from_file(path: str | Path, text: str = "text", name: str | None = None,
                      encoding: str = "utf-8") -> Corpus:
-    """Return (and register) an unlabeled corpus: one text per line of a .txt file, or the
+    """Return an unlabeled corpus (not registered): one text per line of a .txt file, or the
     `text` column of a CSV, TSV or JSON Lines file (the `dapt` arm trains on it)."""
     path = Path(path)
     if path.suffix.lower() in FORMATS:
@@ -208,6 +210,6 @@ def corpus_from_file(path: str | Path, text: str = "text", name: str | None = No
         order = random.Random(seed).sample(range(len(texts)), len(texts))
         return [texts[i] for i in order[:n]]
 
-    return register_corpus(Corpus(name or f"unlabeled-{path.stem}",
-                                  f"your unlabeled text: {path.name} ({len(texts)} texts)", make,
-                                  examples=len(texts)))
+    return Corpus(name or f"unlabeled-{path.stem}",
+                  f"your unlabeled text: {path.name} ({len(texts)} texts)", make,
+                  examples=len(texts))
