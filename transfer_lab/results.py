@@ -44,11 +44,12 @@ class Run:
     total: int | None = None  # weights of the model
 
     def to_dict(self) -> dict:
-        """Return the run as the results file stores it (numbers only in the curve)."""
+        """Return the run as the results file stores it (numbers only in the curve; `score` is
+        None for a run that was not evaluated)."""
         metric = get_family(self.family).metric
         curve = [{k: v for k, v in e.items() if k != "step" and isinstance(v, (int, float))}
                  for e in self.history.evals]
-        return {"seed": self.seed, **self.metrics, "score": self.metrics[metric],
+        return {"seed": self.seed, **self.metrics, "score": self.metrics.get(metric),
                 "seconds": self.history.seconds, "strategy": self.strategy,
                 "trained": self.trained, "total": self.total, "curve": curve,
                 "train_loss": [s["loss"] for s in self.history.steps]}

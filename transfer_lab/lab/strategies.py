@@ -1,22 +1,11 @@
-"""Fine-tuning strategies: how θ_T(0) = θ_S is trained on the target (chapter 7, "Challenges").
+"""What chapter 7.2 watches while a strategy fine-tunes θ_S: overfitting and forgetting.
 
-The strategies live in `training.strategies` (re-exported here for the chapter); a run with one
-is `tl.transfer(theta_S, target, labels, seed, config=config, strategy=name)`, which returns the
-same `Run` as every other arm. A strategy prepares a model and returns what `fit` needs: the
-model to train (LoRA wraps it in adapters), the optimizer's parameter groups and the callbacks::
-
-    model, groups, callbacks = prepare("discriminative", model, lr=3e-4)
-    fit(model, train, config=config, groups=groups, callbacks=callbacks, ...)
-
-- full: every weight trains at one learning rate;
-- frozen: the body is frozen and only the head trains (a linear probe of θ_S's features);
-- discriminative: one learning rate per layer group, η_(l−1) = η_l / 2.6 (ULMFiT);
-- gradual: all groups frozen but the top one, one more group unfrozen per epoch (ULMFiT);
-- ulmfit: gradual unfreezing with discriminative learning rates (both, as in ULMFiT);
-- lora: low-rank adapters on the attention's query and value (peft), the head trains too.
-
-`Monitor` and `EarlyStopping` watch a run for overfitting; `source_accuracy` measures forgetting;
-`features` returns frozen features of a body (what LogME scores before any fine-tuning).
+The strategies themselves (full, frozen, discriminative, gradual, ulmfit, lora) live in
+`training.strategies` and are re-exported here for the chapter; a run with one is
+`tl.transfer(theta_S, target, labels, seed, config=config, strategy=name)`, which returns the
+same `Run` as every other arm. `Monitor` and `EarlyStopping` watch a run for overfitting;
+`source_accuracy` measures forgetting; `features` returns frozen features of a body (what LogME
+scores before any fine-tuning).
 """
 
 from __future__ import annotations
