@@ -37,7 +37,7 @@ def serve(threads: int, steps: int, batch: int) -> None:
                                  tok, 64)
 
     def train(n: int) -> float:
-        net = tl.build_model("tiny", num_labels=2)
+        net = tl.build_model("tiny", num_classes=2)
         config = tl.TrainConfig(max_steps=n, batch_size=batch, progress=False, eval_every=0)
         start = time.perf_counter()
         tl.fit(net, data, config=config, collate_fn=classification_collator(tok))

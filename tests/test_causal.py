@@ -57,7 +57,7 @@ def test_film_sentiment_on_smollm2_is_the_causal_family():
 
 def test_encode_trains_on_the_answer_token_only(family, task, tokenizer):
     encoded = family.encode(rows(), tokenizer, task, max_length=128)
-    answers = prompting.label_token_ids(tokenizer, task.labels)
+    answers = prompting.label_token_ids(tokenizer, task.classes)
     for example, label, text in zip(encoded, (1, 0, 0, 1), REVIEWS, strict=True):
         ids, labels = example["input_ids"], example["labels"]
         assert len(ids) == len(labels) == len(example["attention_mask"])
@@ -65,16 +65,16 @@ def test_encode_trains_on_the_answer_token_only(family, task, tokenizer):
         assert labels[:-1] == [-100] * (len(ids) - 1)
         prompt = prompting.chat_prompt(tokenizer, INSTRUCTION, text)
         assert ids[:-1] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        assert tokenizer.decode(ids).endswith(f"{HEADER}{task.labels[label]}")
+        assert tokenizer.decode(ids).endswith(f"{HEADER}{task.classes[label]}")
 
 
 def test_other_label_words_are_named_in_the_question(family, tokenizer):
     task = Task("tickets", "classification", ("business", "science", "other"), "tickets", rows)
     question = ("Which of these labels fits the text: business, science, other? "
                 "Answer with one word.")
-    assert family.instruction_for(task.labels) == question
+    assert family.instruction_for(task.classes) == question
     assert family.instruction_for(("positive", "negative")) == INSTRUCTION
-    assert CausalLM(instruction="Spam?").instruction_for(task.labels) == "Spam?"
+    assert CausalLM(instruction="Spam?").instruction_for(task.classes) == "Spam?"
     example = family.encode(rows(REVIEWS[:1], [1]), tokenizer, task, max_length=128)[0]
     assert "business, science, other?" in tokenizer.decode(example["input_ids"])
 
@@ -97,7 +97,7 @@ def test_collator_packs_the_shared_start_once_and_keeps_the_answers(family, task
     assert batch["input_ids"].tolist() == [ids[0] + ids[1][shared:]]  # the start once, no pads
     assert batch["position_ids"].tolist() == [list(range(len(ids[0])))
                                               + list(range(shared, len(ids[1])))]
-    answers = prompting.label_token_ids(tokenizer, task.labels)
+    answers = prompting.label_token_ids(tokenizer, task.classes)
     assert batch["labels"].tolist() == [[-100, answers[1], -100, answers[0]]]
     kept = batch["logits_to_keep"].tolist()
     assert batch["input_ids"][0, kept[1::2]].tolist() == [answers[1], answers[0]]
@@ -116,7 +116,7 @@ def test_the_loss_is_the_answer_tokens_cross_entropy(family, task, tokenizer):
     model = smollm2.tiny_llama(tokenizer)
     encoded = family.encode(rows(REVIEWS[:3], [1, 0, 0]), tokenizer, task, max_length=128)
     batch = family.collator(tokenizer)([encoded[i] for i in range(3)])
-    answers = prompting.label_token_ids(tokenizer, task.labels)
+    answers = prompting.label_token_ids(tokenizer, task.classes)
     loss = model(**batch).loss
     packed = torch.autograd.grad(loss, list(model.parameters()))
     picked = []
@@ -190,7 +190,7 @@ def test_few_shot_prompts_hold_the_examples_and_calibrate_on_the_other_texts(
     test = task.load("test", 5)
     family.baseline("few_shot", "smollm2", task, theta, train, test, tokenizer,
                     CONFIG, seed=3)
-    shown = prompting.few_shot_examples(train["text"], train["label"], 4, 3, task.labels)
+    shown = prompting.few_shot_examples(train["text"], train["label"], 4, 3, task.classes)
     others = [text for text in train["text"] if text not in {t for t, _ in shown}]
     prompts = seen["prompts"]
     assert len(prompts) == 5 + len(others) and len(others) >= 10  # test, then texts not shown

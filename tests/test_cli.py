@@ -28,7 +28,7 @@ def test_tasks_json_lists_every_task_with_its_family_and_metric(capsys):
         task = tl.get_task(row["name"])
         assert row["family"] == task.family in tl.FAMILIES
         assert row["metric"] == tl.get_family(task.family).metric
-        assert row["labels"] == list(task.labels) and row["description"] == task.description
+        assert row["classes"] == list(task.classes) and row["description"] == task.description
         assert row["where"] == ("hub, full profile" if task.hub else "offline")
 
 

@@ -51,7 +51,7 @@ def test_runs_of_different_length_are_not_compared():
 
 
 def test_without_dropout_zeroes_every_dropout():
-    model = generic.without_dropout(build_model("tiny", num_labels=2))
+    model = generic.without_dropout(build_model("tiny", num_classes=2))
     dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     assert dropouts and all(m.p == 0.0 for m in dropouts)
     assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.0

@@ -147,8 +147,6 @@ def test_dapt_arm_trains_the_source_from_a_masked_lm_of_the_unlabeled_corpus(
     from transfer_lab.data.userdata import corpus_from_file
 
     monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
-    # registered here only
-    monkeypatch.setattr(tl.data.tasks, "CORPORA", dict(tl.data.tasks.CORPORA))
     texts = tl.get_task("film_sentiment").load("train", 40, 7)["text"]
     path = tmp_path / "films.txt"
     path.write_text("\n".join(texts) + "\n\n")

@@ -97,7 +97,7 @@ def test_from_conll_maps_hub_schema_to_tag_names():
     out = ner.from_conll(ds)
     assert out.column_names == ["tokens", "tags"]
     assert out[0]["tags"] == ["B-ORG", "O", "B-MISC", "O"]
-    enc = tokens.encode_ner(out, load_tokenizer("tiny"), labels=ner.CONLL_LABELS)
+    enc = tokens.encode_ner(out, load_tokenizer("tiny"), classes=ner.CONLL_LABELS)
     assert [x for x in enc[0]["labels"] if x != tokens.IGNORE] == [3, 0, 7, 0]
 
 
@@ -126,7 +126,7 @@ def test_conll_loader_reads_the_parquet_revision_and_maps_tags(monkeypatch):
 
 def test_new_head_from_a_same_shaped_checkpoint(tmp_path):
     torch.manual_seed(0)
-    kw = dict(num_labels=len(ner.LABELS))
+    kw = dict(num_classes=len(ner.LABELS))
     saved = AutoModelForTokenClassification.from_config(model_config("tiny", **kw))
     saved.save_pretrained(tmp_path)
     task = tl.get_task("ner_reviews")

@@ -34,7 +34,7 @@ def test_fit_trains_with_length_grouped_batches():
     from transfer_lab.families.classification import classification_collator, encode_classification
 
     data = encode_classification(tl.get_task("film_sentiment").load("train", 64, 0), tok, 64)
-    net = tl.build_model("tiny", num_labels=2)
+    net = tl.build_model("tiny", num_classes=2)
     config = tl.TrainConfig(epochs=2, batch_size=16, group_by_length=True, progress=False)
     history = tl.fit(net, data, config=config, collate_fn=classification_collator(tok))
     assert len(history.steps) == 8

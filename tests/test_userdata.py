@@ -47,7 +47,7 @@ def test_csv_with_quoted_multiline_fields_and_string_labels(tmp_path):
     rows = read_rows(path)
     assert len(rows) == 10 and rows[1]["sentence"] == "dull and\nfar too long"
     task = task_from_file(path, text="sentence", label="label", name="my_reviews")
-    assert task.labels == ("neg", "pos") and task.num_labels == 2
+    assert task.classes == ("neg", "pos") and task.num_classes == 2
     train, test = task.load("train", task.size, 0), task.load("test")
     assert len(train) + len(test) == 10 and len(test) == 2
     assert set(test["label"]) == {0, 1}  # stratified: one of each class held out
@@ -60,7 +60,7 @@ def test_tsv_and_jsonl_read_the_same_rows(tmp_path):
     (tmp_path / "d.tsv").write_text("text\ty\n" + "".join(f"{r['text']}\t{r['y']}\n" for r in rows))
     a = task_from_file(tmp_path / "d.jsonl", label="y", name="a")
     b = task_from_file(tmp_path / "d.tsv", label="y", name="b")
-    assert a.labels == b.labels == ("0", "1", "2")
+    assert a.classes == b.classes == ("0", "1", "2")
     assert a.load("train", a.size, 0)["label"] == b.load("train", b.size, 0)["label"]
 
 

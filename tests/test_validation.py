@@ -43,7 +43,7 @@ def rows(texts, labels) -> Dataset:
 ])
 def test_bad_rows_are_named(texts, labels, message, tokenizer):
     with pytest.raises(ValueError) as err:
-        encode_classification(rows(texts, labels), tokenizer, num_labels=2)
+        encode_classification(rows(texts, labels), tokenizer, num_classes=2)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

@@ -30,8 +30,8 @@ def test_labels_balanced_and_in_range():
     for name in ("product_sentiment", "film_sentiment", "topic", "contrast"):
         task = get_task(name)
         labels = task.load("train", 200, 0)["label"]
-        assert set(labels) <= set(range(task.num_labels))
-        assert len(set(labels)) == task.num_labels
+        assert set(labels) <= set(range(task.num_classes))
+        assert len(set(labels)) == task.num_classes
     assert sum(get_task("film_sentiment").load("train", 64, 5)["label"]) == 32
 
 

@@ -13,8 +13,9 @@ Every task family (classification, NER, QA, translation) goes through the same t
 
 __version__ = "0.1.0"
 
-import importlib
 from typing import TYPE_CHECKING
+
+from transfer_lab.lazy import lazy_names
 
 # name -> the module that defines it; imported on first use (PEP 562), so that
 # `transfer-lab --help` and `import transfer_lab` load neither torch nor transformers
@@ -37,31 +38,8 @@ _PUBLIC = {
                               "TrainingDiverged", "evaluate", "fit"),
     "transfer_lab.validate": ("InputError",),
 }
-_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 _SUBMODULES = {"exercises": "transfer_lab.lab.exercises"}  # tl.exercises.check(...)
-__all__ = sorted([*_WHERE, *_SUBMODULES])
-
-
-def __getattr__(name: str):
-    """Import a public name, or a layer (`tl.data`, `tl.training`, ...), on first use."""
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(_SUBMODULES[name])
-    else:
-        try:
-            value = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """List the public API beside the module's own names."""
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__, __all__ = lazy_names(__name__, _PUBLIC, _SUBMODULES)
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly

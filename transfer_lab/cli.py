@@ -199,7 +199,7 @@ def cmd_tasks(args) -> None:
     from transfer_lab.data.tasks import TASKS  # reads datasets, not torch
 
     rows = [{"name": t.name, "family": t.family, "metric": METRICS[t.family],
-             "labels": list(t.labels), "description": t.description,
+             "classes": list(t.classes), "description": t.description,
              "where": "hub, full profile" if t.hub else "offline"} for t in TASKS.values()]
     if args.json:
         print(json.dumps(rows, indent=1))

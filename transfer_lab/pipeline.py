@@ -25,7 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from transfer_lab import validate
 from transfer_lab.cache import cache_key, cached_theta, save_theta, theta_card
-from transfer_lab.config import TrainConfig, cache_dir, profile
+from transfer_lab.config import INITS, TrainConfig, cache_dir, profile
 from transfer_lab.data.tasks import Corpus, Task, get_corpus, get_task
 from transfer_lab.families import TaskFamily, family_for
 from transfer_lab.models import (
@@ -41,8 +41,6 @@ from transfer_lab.training.checkpoint import write_atomically
 from transfer_lab.training.fit import Callback, fit
 from transfer_lab.training.strategies import prepare, trained_parameters
 from transfer_lab.validate import InputError, OutputExists
-
-INITS = ("supervised", "mlm", "pretrained")
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ SEEDS_TINY, SEEDS_PRETRAINED = 5, 3  # default seeds per arm (`default_seeds`)
 SOURCE_CHECKPOINT_EVERY = 100  # steps between checkpoints of θ_S's training
 
 
-def family_of(task: str, model: str = "tiny", options: dict | None = None) -> TaskFamily:
+def family_of(task: str | Task, model: str = "tiny", options: dict | None = None) -> TaskFamily:
     """Return the family that trains a registered task on a backbone (encoder or decoder LLM),
     with some of its `options` changed (e.g. {"shots": 8} for a decoder LLM)."""
     family = family_for(get_task(task).family, get_backbone(model).decoder)
@@ -74,14 +72,15 @@ def default_seeds(model: str) -> int:
     return SEEDS_TINY if get_backbone(model).world_only else SEEDS_PRETRAINED
 
 
-def source_config(model: str, init: str = "supervised", source: str | None = None) -> TrainConfig:
+def source_config(model: str, init: str = "supervised",
+                  source: str | Task | None = None) -> TrainConfig:
     """Return the default recipe of θ_S's training for a backbone, objective and source."""
     if init == "mlm":
         return mlm_config(get_corpus(source or "world"), model)
     return family_of(source or "product_sentiment", model).source_config(model)
 
 
-def target_config(model: str, target: str = "film_sentiment") -> TrainConfig:
+def target_config(model: str, target: str | Task = "film_sentiment") -> TrainConfig:
     """Return the default recipe of target fine-tuning (every arm) for a backbone and target."""
     return family_of(target, model).target_config(model)
 
@@ -98,7 +97,7 @@ def mlm_config(corpus: Corpus, model: str = "tiny") -> TrainConfig:
 
 
 def pretrain_source(
-    source: str | None = None,
+    source: str | Task | None = None,
     model: str = "tiny",
     init: str = "supervised",
     *,
@@ -140,7 +139,7 @@ def pretrain_source(
         source, examples = corpus.name, examples or corpus.examples or profile().source_examples
     else:
         task = get_task(source or "product_sentiment")
-        family = family_of(task.name, model)
+        family = family_of(task, model)
         # a source of fewer rows than the recipe's (a user's file) is used whole
         source = task.name
         examples = examples or min(task.size, family.source_examples or profile().source_examples)
@@ -176,7 +175,7 @@ def pretrain_source(
     return folder
 
 
-def target_data(target: str, labels: int, seed: int, tokenizer: PreTrainedTokenizerBase,
+def target_data(target: str | Task, labels: int, seed: int, tokenizer: PreTrainedTokenizerBase,
                 max_length: int = 64,
                 test_examples: int | None = None, model: str = "tiny") -> tuple[Dataset, Dataset]:
     """Return (train, test) of the target: `labels` seeded training examples, encoded, and the
@@ -191,7 +190,7 @@ def target_data(target: str, labels: int, seed: int, tokenizer: PreTrainedTokeni
 
 def transfer(
     theta_S: str | Path | None,
-    target: str = "film_sentiment",
+    target: str | Task = "film_sentiment",
     labels: int = 64,
     seed: int = 0,
     model: str = "tiny",
@@ -248,15 +247,16 @@ _SAID: set = set()
 def _check_head(theta_S, task: Task, model: str) -> None:
     """Check θ_S's folder; say once when its head has another number of labels than the task."""
     size = validate.head_size(validate.theta_folder(theta_S, model))
-    if (task.family == "classification" and size is not None and size != task.num_labels
+    if (task.family == "classification" and size is not None and size != task.num_classes
             and (str(theta_S), task.name) not in _SAID):
         _SAID.add((str(theta_S), task.name))
         warnings.warn(f"θ_S in {theta_S} has a {size}-label head and {task.name!r} has "
-                      f"{task.num_labels} labels: the target gets a new {task.num_labels}-label "
+                      f"{task.num_classes} labels: the target gets a new {task.num_classes}-label "
                       "head (its body still comes from θ_S)", stacklevel=3)
 
 
-def compare(target: str = "film_sentiment", *, source: str | None = None, model: str = "tiny",
+def compare(target: str | Task = "film_sentiment", *, source: str | Task | None = None,
+            model: str = "tiny",
             init: str | None = None, labels: int | None = None, seeds: int | None = None,
             arms: Sequence[str] | None = None, config: TrainConfig | None = None,
             theta_S: str | Path | None = None, others: dict[str, str | Path] | None = None,
@@ -280,6 +280,7 @@ def compare(target: str = "film_sentiment", *, source: str | None = None, model:
     start = time.perf_counter()
     task, family = get_task(target), family_of(target, model, family_options)
     source, init = source or family.source, init or family.init
+    source_name = source if isinstance(source, str) else get_task(source).name
     labels = labels or family.labels
     seeds = default_seeds(model) if seeds is None else seeds
     _check_arguments(source, task, model, init, labels, seeds, theta_S, save, resume)
@@ -291,7 +292,7 @@ def compare(target: str = "film_sentiment", *, source: str | None = None, model:
     run = _Experiment(task, family, model, labels, config, load_tokenizer(str(theta_S)),
                       task.load("test", test_examples or family.test_examples), selection,
                       checkpoint_every, resume, family_options)
-    result = Comparison(source, target, model, init, labels, seeds, {a: [] for a in arms},
+    result = Comparison(source_name, task.name, model, init, labels, seeds, {a: [] for a in arms},
                         str(theta_S), config.to_dict(), test_examples=len(run.test),
                         family=family.name, models={a: [] for a in arms} if keep_models else {})
     records = _Records(checkpoint_dir, result, resume)
@@ -377,7 +378,7 @@ def _fine_tune(run: _Experiment, arm: str, theta: str | Path | None, seed: int,
     chosen = _select(run, theta, rows, seed) if run.selection else {}
     tuned = run.config.replace(**{k: chosen[k] for k in ("lr", "epochs") if k in chosen},
                                **({"max_steps": None} if chosen else {}))
-    result, net = transfer(theta, run.task.name, run.labels, seed, run.model, tuned,
+    result, net = transfer(theta, run.task, run.labels, seed, run.model, tuned,
                            data=(train, run.test), arm=arm, family_options=run.options,
                            checkpoint_dir=folder,
                            checkpoint_every=run.checkpoint_every, resume=run.resume)
@@ -447,7 +448,7 @@ def _select(run: _Experiment, theta: str | Path | None, rows: Dataset, seed: int
     for lr in selection.lrs or (config.lr / 3, config.lr, 3 * config.lr):
         trial = config.replace(lr=lr, epochs=epochs, max_steps=None, eval_every=1)
         encoded = family.encode(fit_rows, run.tokenizer, run.task, config.max_length)
-        result, _ = transfer(theta, run.task.name, len(fit_rows), seed, run.model, trial,
+        result, _ = transfer(theta, run.task, len(fit_rows), seed, run.model, trial,
                              data=(encoded, held), family_options=run.options)
         top = max((sign * e[family.metric], -e["epoch"], e["epoch"])
                   for e in result.history.evals)

@@ -64,7 +64,7 @@ def _classes(target: str) -> int:
     """Return the number of classes of a registered target (0 when it is not registered)."""
     from transfer_lab.data.tasks import TASKS
 
-    return TASKS[target].num_labels if target in TASKS else 0
+    return TASKS[target].num_classes if target in TASKS else 0
 
 
 def plot_comparison(result, path: str | Path | None = None, ax=None):

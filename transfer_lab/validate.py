@@ -56,11 +56,11 @@ def texts(values: Sequence, where: str = "the data") -> None:
                              "the row")
 
 
-def labels(values: Sequence, names: Sequence[str] = (), num_labels: int | None = None,
+def labels(values: Sequence, names: Sequence[str] = (), num_classes: int | None = None,
            where: str = "the data") -> None:
-    """Raise on the first label that is not a class index 0..num_labels-1 (whole number)."""
-    num_labels = num_labels if num_labels is not None else (len(names) or None)
-    span = f"0..{num_labels - 1}" if num_labels else "0, 1, 2, …"
+    """Raise on the first label that is not a class index 0..num_classes-1 (whole number)."""
+    num_classes = num_classes if num_classes is not None else (len(names) or None)
+    span = f"0..{num_classes - 1}" if num_classes else "0, 1, 2, …"
     named = f" ({', '.join(names)})" if names else ""
     for i, label in enumerate(values):
         if isinstance(label, str) and label in names:
@@ -71,12 +71,12 @@ def labels(values: Sequence, names: Sequence[str] = (), num_labels: int | None =
             raise InputError(f"the label of {_row(i, where)} is {label!r} "
                              f"({type(label).__name__}); labels must be whole numbers {span}"
                              f"{named}: map your labels to class indices")
-        if label < 0 or (num_labels and label >= num_labels):
+        if label < 0 or (num_classes and label >= num_classes):
             raise InputError(f"the label of {_row(i, where)} is {label}, out of range; labels "
                              f"must be {span}{named}")
 
 
-def classification_data(data, names: Sequence[str] = (), num_labels: int | None = None,
+def classification_data(data, names: Sequence[str] = (), num_classes: int | None = None,
                         where: str = "the data") -> None:
     """Raise unless `data` has non-empty string texts and class-index labels (text, label)."""
     missing = [c for c in ("text", "label") if c not in data.column_names]
@@ -86,7 +86,7 @@ def classification_data(data, names: Sequence[str] = (), num_labels: int | None 
                          "them with data.rename_column(old, new)")
     not_empty(data, where)
     texts(data["text"][:], where)  # [:] reads a datasets column at once (fast)
-    labels(data["label"][:], names, num_labels, where)
+    labels(data["label"][:], names, num_classes, where)
 
 
 def train_config(config) -> None:
@@ -139,4 +139,4 @@ def head_size(config: dict) -> int | None:
     """Return the number of classes of a saved classifier's head (None: not a classifier)."""
     if not any(a.endswith("ForSequenceClassification") for a in config.get("architectures") or []):
         return None
-    return len(config.get("id2label") or {}) or config.get("num_labels")
+    return len(config.get("id2label") or {}) or config.get("num_classes")

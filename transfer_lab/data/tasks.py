@@ -29,20 +29,23 @@ Loader = Callable[[str, int, int], Dataset]  # (split, n, seed) → n rows
 
 @dataclass(frozen=True)
 class Task:
-    """A task: its family (what kind of head and metric), its label names, how to load it."""
+    """A task: its family (what kind of head and metric), its class names, how to load it.
+
+    `classes` names what a label can be (the classes, or the tags of NER); a label budget, the
+    number of labelled examples a run trains on, is `labels` elsewhere (`compare(labels=64)`)."""
 
     name: str
     family: str  # a key of `families.FAMILIES`
-    labels: tuple[str, ...]
+    classes: tuple[str, ...]
     description: str
     loader: Loader = field(repr=False)
     hub: bool = False
     size: int = 1_000_000  # how many training examples exist
 
     @property
-    def num_labels(self) -> int:
+    def num_classes(self) -> int:
         """Return the number of classes (or tags)."""
-        return len(self.labels)
+        return len(self.classes)
 
     def load(self, split: str = "train", n: int | None = None, seed: int = 0) -> Dataset:
         """Return `n` examples of a split as a `datasets.Dataset` (its family's columns).
@@ -63,7 +66,7 @@ class Task:
         data = self.loader(split, n, seed)
         where = f"task {self.name!r} ({split})"
         if self.family == "classification":
-            validate.classification_data(data, self.labels, where=where)
+            validate.classification_data(data, self.classes, where=where)
         else:
             validate.not_empty(data, where)
         return data

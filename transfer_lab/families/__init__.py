@@ -33,8 +33,9 @@ def family_for(task_family: str, decoder: bool = False) -> TaskFamily:
     if not decoder:
         return get_family(task_family)
     if task_family not in ON_DECODER:
-        raise validate.InputError(f"{task_family} tasks have no decoder-LLM version here; use an encoder "
-                         f"model (tiny, small, minilm), or a task of: {', '.join(ON_DECODER)}")
+        raise validate.InputError(f"{task_family} tasks have no decoder-LLM version here; use an "
+                                  "encoder model (tiny, small, minilm), or a task of: "
+                                  f"{', '.join(ON_DECODER)}")
     return get_family(ON_DECODER[task_family])
 
 

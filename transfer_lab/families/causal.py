@@ -91,7 +91,7 @@ class CausalLM(TaskFamily):
         `lora_r=None` fine-tunes every weight instead.
         """
         # refuse label words that are not one token each
-        prompting.label_token_ids(self._tokenizer(model, theta), task.labels)
+        prompting.label_token_ids(self._tokenizer(model, theta), task.classes)
         torch.manual_seed(seed)
         if theta is None and not pretrained:
             net = AutoModelForCausalLM.from_config(model_config(model))
@@ -128,9 +128,9 @@ class CausalLM(TaskFamily):
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return prompt + answer token as input ids; the loss sees the answer token only."""
-        answers = prompting.label_token_ids(tokenizer, task.labels)
+        answers = prompting.label_token_ids(tokenizer, task.classes)
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
-        for prompt, label in zip(self.prompts(tokenizer, data["text"], labels=task.labels),
+        for prompt, label in zip(self.prompts(tokenizer, data["text"], classes=task.classes),
                                  data["label"],
                                  strict=True):
             # a long prompt loses its middle, as in `prompting.score_labels`: the template's start
@@ -157,9 +157,9 @@ class CausalLM(TaskFamily):
         `uncalibrated_answer_share` say what the raw scores gave. Each turn of a prompt may
         take `config.max_length` tokens.
         """
-        answers = prompting.label_token_ids(tokenizer, task.labels)
-        prompts = self.prompts(tokenizer, test["text"], examples, task.labels)
-        reference = self.prompts(tokenizer, calibration, examples, task.labels)
+        answers = prompting.label_token_ids(tokenizer, task.classes)
+        prompts = self.prompts(tokenizer, test["text"], examples, task.classes)
+        reference = self.prompts(tokenizer, calibration, examples, task.classes)
         max_length = config.max_length * (len(examples) + 1)
         gold = list(test["label"])
 
@@ -195,7 +195,7 @@ class CausalLM(TaskFamily):
         examples = []
         if arm == "few_shot" and self.shots:
             examples = prompting.few_shot_examples(train["text"], train["label"],
-                                             min(self.shots, len(train)), seed, task.labels)
+                                             min(self.shots, len(train)), seed, task.classes)
         shown = {text for text, _ in examples}
         calibration = [text for text in train["text"] if text not in shown][
             :self.calibration_texts] if self.calibrate else []

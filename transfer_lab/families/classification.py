@@ -37,19 +37,19 @@ class Classification(TaskFamily):
     def build(self, model: str, task: Task, theta: str | Path | None = None, *, seed: int = 0,
               pretrained: bool = False) -> torch.nn.Module:
         """Return a sequence classifier with a new head of the task's labels."""
-        return build_model(model, "classification", labels=task.labels, theta=theta, seed=seed,
+        return build_model(model, "classification", classes=task.classes, theta=theta, seed=seed,
                            pretrained=pretrained)
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return texts tokenized with their class indices (rows checked first)."""
-        return encode_classification(data, tokenizer, max_length, num_labels=task.num_labels)
+        return encode_classification(data, tokenizer, max_length, num_classes=task.num_classes)
 
     def check(self, train: Dataset, test: Dataset, task: Task) -> None:
         """Raise on empty data or a label that is not a class of the task, naming the split."""
         super().check(train, test, task)
-        validate.labels(train["labels"][:], task.labels, where="the training data")
-        validate.classification_data(test, task.labels, where="the test data")
+        validate.labels(train["labels"][:], task.classes, where="the training data")
+        validate.classification_data(test, task.classes, where="the test data")
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorWithPadding:
         """Return a collator that pads each batch to its longest text (dynamic padding)."""
@@ -89,13 +89,13 @@ class Classification(TaskFamily):
 
 def encode_classification(data: Dataset, tokenizer: PreTrainedTokenizerBase,
                           max_length: int = 64, *,
-                          num_labels: int | None = None) -> Dataset:
+                          num_classes: int | None = None) -> Dataset:
     """Return `data` tokenized (input_ids, attention_mask, labels), unpadded.
 
     The rows are checked first: `text` must hold non-empty strings and `label` class indices
-    (below `num_labels` when it is given); a bad row raises one ValueError naming it.
+    (below `num_classes` when it is given); a bad row raises one ValueError naming it.
     """
-    validate.classification_data(data, num_labels=num_labels, where="the data")
+    validate.classification_data(data, num_classes=num_classes, where="the data")
 
     def tok(batch):
         enc = tokenizer(batch["text"], truncation=True, max_length=max_length)

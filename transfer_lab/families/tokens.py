@@ -30,13 +30,13 @@ class TokenClassification(TaskFamily):
     def build(self, model: str, task: Task, theta: str | Path | None = None, *, seed: int = 0,
               pretrained: bool = False) -> torch.nn.Module:
         """Return a token classifier with a new head of the task's tags."""
-        return build_model(model, "token_classification", labels=task.labels, theta=theta,
+        return build_model(model, "token_classification", classes=task.classes, theta=theta,
                            seed=seed, pretrained=pretrained)
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return tagged sentences as word pieces with labels aligned to first pieces."""
-        return encode_ner(data, tokenizer, task.labels, max_length)
+        return encode_ner(data, tokenizer, task.classes, max_length)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForTokenClassification:
         """Return a collator that pads ids and labels (with -100) to the longest sentence."""
@@ -45,7 +45,7 @@ class TokenClassification(TaskFamily):
     def evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                    config: TrainConfig) -> EvaluateFn:
         """Return the test loss and entity F1, precision and recall (seqeval) of a model."""
-        return self.logits_evaluation(test, tokenizer, task, config, ner_metric(task.labels))
+        return self.logits_evaluation(test, tokenizer, task, config, ner_metric(task.classes))
 
     def source_config(self, model: str) -> TrainConfig:
         """Return the recipe of tagger source training."""
@@ -84,14 +84,14 @@ def align_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int
     return out
 
 
-def encode_ner(data: Dataset, tokenizer: PreTrainedTokenizerBase, labels=LABELS,
+def encode_ner(data: Dataset, tokenizer: PreTrainedTokenizerBase, classes=LABELS,
                max_length: int = 64) -> Dataset:
     """Return tagged sentences tokenized into word pieces with aligned labels, unpadded."""
-    label2id = {name: i for i, name in enumerate(labels)}
+    label2id = {name: i for i, name in enumerate(classes)}
     unknown = {t for tags in data["tags"] for t in tags} - set(label2id)
     if unknown:
-        raise InputError(f"tags {sorted(unknown)} are not among the labels {list(labels)}; "
-                         "pass the task's labels (e.g. labels=get_task(name).labels)")
+        raise InputError(f"tags {sorted(unknown)} are not among the classes {list(classes)}; "
+                         "pass the task's classes (e.g. classes=get_task(name).classes)")
 
     def tok(batch):
         enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True,

@@ -95,9 +95,9 @@ def task(name: str) -> Task:
     if base.family == "token_classification":  # NER rows become "what is the first name?"
         return Task(name, "classification", entry.words, f"first name's type in {base.name}",
                     lambda split, n, seed: first_name_rows(base.load(split, n, seed)))
-    if len(entry.words) != base.num_labels:
+    if len(entry.words) != base.num_classes:
         raise validate.InputError(f"{name!r} has {len(entry.words)} answer words for "
-                                  f"{base.num_labels} classes {base.labels}; give one word per "
+                                  f"{base.num_classes} classes {base.classes}; give one word per "
                                   "class in INSTRUCTIONS")
     return replace(base, name=name, labels=entry.words)
 
@@ -178,7 +178,7 @@ def fine_tune(model, tokenizer, name: str, rows: Dataset, config: TrainConfig,
 
 def scores(model, tokenizer, name: str, texts: Sequence[str]) -> torch.Tensor:
     """Return log p(answer word | prompt) of each text asked task `name`: shape (n, classes)."""
-    words = task(name).labels
+    words = task(name).classes
     prompts = family(name).prompts(tokenizer, list(texts), labels=words)
     answers = prompting.label_token_ids(tokenizer, words)
     return prompting.score_labels(model, tokenizer, prompts, answers)

@@ -156,7 +156,7 @@ def linear_probe(
     """
     task = get_task(target)
     tokenizer = load_tokenizer(str(theta) if theta else model)
-    net = build_model(model, "classification", task.num_labels, theta=theta, seed=seed)
+    net = build_model(model, "classification", task.num_classes, theta=theta, seed=seed)
     train, held_out = task.load("train", labels, seed), task.load("test", test)
     features = [embed(net, tokenizer, d["text"], pooling=pooling) for d in (train, held_out)]
     return probe(features[0], train["label"], features[1], held_out["label"], seed=seed)

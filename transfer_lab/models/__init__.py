@@ -5,8 +5,9 @@ reads the light `registry` without torch or transformers; `build_model` and the 
 them.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from transfer_lab.lazy import lazy_names
 
 _PUBLIC = {
     "transfer_lab.models.registry": ("BACKBONES", "Backbone", "get_backbone"),
@@ -15,28 +16,7 @@ _PUBLIC = {
                                       "reset_head"),
     "transfer_lab.models.mlm": ("MaskedTokensOnly", "encode_mlm", "mlm_collator"),
 }
-_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    """Import a public name, or a submodule (`models.smollm2`), on first use."""
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-    else:
-        try:
-            value = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """List the public names beside the module's own."""
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__, __all__ = lazy_names(__name__, _PUBLIC)
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly

@@ -62,18 +62,18 @@ def model_config(name: str, **overrides) -> AutoConfig:
 def build_model(
     backbone: str,
     head: str = "classification",
-    num_labels: int = 2,
+    num_classes: int = 2,
     theta: str | Path | None = None,
     seed: int = 0,
     pretrained: bool = False,
     new_head: bool = True,
-    labels: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> PreTrainedModel:
     """Return a model with a `head`, its body initialised from θ (a checkpoint) or at random.
 
     `theta` is a folder written by `save_pretrained` (θ_S); `pretrained=True` takes the
     backbone's own pretrained weights (MiniLM, BERT); otherwise the weights are random (seeded).
-    `labels` names the classes (or tags) of a labelled head; without it there are `num_labels`.
+    `classes` names the classes (or tags) of a labelled head; without it there are `num_classes`.
     A model from θ gets a new, randomly initialised head (`new_head=False` keeps θ_S's head when
     its size fits, e.g. to measure the source task again after fine-tuning); a masked-LM keeps
     its head.
@@ -82,10 +82,10 @@ def build_model(
         raise InputError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
     extra = {}
     if head in LABELLED:
-        extra = {"num_labels": len(labels) if labels else num_labels}
-        if labels:
-            extra.update(id2label=dict(enumerate(labels)),
-                         label2id={name: i for i, name in enumerate(labels)})
+        extra = {"num_labels": len(classes) if classes else num_classes}
+        if classes:
+            extra.update(id2label=dict(enumerate(classes)),
+                         label2id={name: i for i, name in enumerate(classes)})
     torch.manual_seed(seed)
     if theta is None and not pretrained:
         return HEADS[head].from_config(model_config(backbone, **extra))
