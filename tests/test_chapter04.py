@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sklearn.metrics import accuracy_score
 from transformers import AutoTokenizer
 
 import transfer_lab as tl
@@ -75,4 +76,12 @@ def test_evaluate_uses_eval_mode_and_restores_train_mode(theta_S, film):
                           metric_fn=classification_metric)
     assert seen and not any(seen), "evaluate ran the model in train mode (dropout on)"
     assert model.training, "evaluate did not restore train mode"
-    assert 0.0 <= metrics["accuracy"] <= 1.0
+    model.eval()  # each review alone, unpadded, with dropout off: what evaluate must have scored
+    with torch.no_grad():
+        alone = [model(input_ids=torch.tensor([row["input_ids"]]),
+                       labels=torch.tensor([row["labels"]])) for row in data]
+    # dropout on moves the mean loss by ~6e-4 here (measured); padding and batching by ~1e-7
+    assert metrics["loss"] == pytest.approx(torch.stack([o.loss for o in alone]).mean().item(),
+                                            abs=1e-5)
+    predicted = [o.logits.argmax(-1).item() for o in alone]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(data["labels"], predicted))

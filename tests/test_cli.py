@@ -90,3 +90,14 @@ def test_user_errors_is_gone():
     from transfer_lab import cli
 
     assert not hasattr(cli, "USER_ERRORS")  # only InputError is the user's mistake
+
+
+def test_family_options_parse_into_values_and_a_bad_one_names_the_family_options(capsys):
+    from transfer_lab.cli import _option, main
+
+    assert _option("shots=8") == {"shots": 8}
+    assert _option("lora_r=none") == {"lora_r": None}
+    assert _option("instruction=Say yes or no.") == {"instruction": "Say yes or no."}
+    assert main(["run", "--target", "film_sentiment", "--option", "shots=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "classification family has no option 'shots'" in err

@@ -25,7 +25,7 @@ def tokenizer():
 def test_every_answer_word_is_one_token(tokenizer):
     for name, entry in instruct.INSTRUCTIONS.items():
         ids = prompting.label_token_ids(tokenizer, entry.words)
-        assert len(ids) == instruct.task(name).num_labels, name
+        assert len(ids) == instruct.task(name).num_classes, name
 
 
 def test_the_mix_holds_every_source_task_and_not_the_held_out(tokenizer):

@@ -132,8 +132,9 @@ def _run(args) -> None:
     from transfer_lab.data.tasks import get_task
     from transfer_lab.pipeline import Selection, compare, family_of, target_config
 
+    options = {k: v for option in args.option or [] for k, v in option.items()} or None
     if args.labels is None:
-        args.labels = family_of(args.target, args.model).labels
+        args.labels = family_of(args.target, args.model, options).labels
     args.labels = args.labels or get_task(args.target).size  # `--labels all`
     out = args.out_dir = _run_dir(args)
     config = target_config(args.model, args.target)
@@ -145,15 +146,15 @@ def _run(args) -> None:
                      labels=args.labels, seeds=args.seeds, arms=args.arms, config=config,
                      unlabeled=args.unlabeled, selection=Selection() if args.select else None,
                      checkpoint_dir=out / CHECKPOINTS, checkpoint_every=args.checkpoint_every,
-                     resume=args.resume, save=args.save)
+                     resume=args.resume, save=args.save, family_options=options)
     result.to_json(out / "results.json")
     result.plot(out / "curves.png")
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     print(result.table())
     print(f"wrote {out / 'results.json'} and {out / 'curves.png'} ({result.seconds:.0f} s)")
     if args.save:
-        print(f"saved θ_T* (transfer, seed 0) in {args.save}; try: transfer-lab predict --model "
-              f"{args.save} \"some text\"")
+        print(f"saved θ_T* ({result.reference}, seed 0) in {args.save}; try: transfer-lab "
+              f"predict --model {args.save} \"some text\"")
 
 
 def _texts(args) -> list[str]:
@@ -261,6 +262,10 @@ def parser() -> argparse.ArgumentParser:
                      help="arms to compare, e.g. bow,scratch,pretrained,transfer (default: the "
                      "target family's: bow, scratch, pretrained (when θ_S grew from a "
                      "pretrained body), transfer; dapt too with --unlabeled-file)")
+    run.add_argument("--option", type=_option, action="append", metavar="KEY=VALUE",
+                     help="an option of the target family, repeatable, e.g. --option shots=8 "
+                     "--option lora_r=4 for a decoder LLM (see the family's class in the API "
+                     "page)")
     run.add_argument("--select", action="store_true",
                      help="every fine-tuned arm chooses its learning rate and epochs on a "
                      "validation quarter of its labels, at least 50 steps (4 times the work)")
@@ -321,6 +326,22 @@ def _sources() -> list[str]:
     from transfer_lab.data.tasks import CORPORA
 
     return [*_targets(), *CORPORA]
+
+
+def _option(text: str) -> dict:
+    """Parse KEY=VALUE into {key: value}, the value as a number, true/false, none or text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE, e.g. shots=8")
+    words = {"true": True, "false": False, "none": None}
+    if value.strip().lower() in words:
+        return {key.strip(): words[value.strip().lower()]}
+    for kind in (int, float):
+        try:
+            return {key.strip(): kind(value)}
+        except ValueError:
+            pass
+    return {key.strip(): value}
 
 
 def _positive(text: str) -> int:

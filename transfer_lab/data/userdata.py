@@ -1,8 +1,7 @@
 """Bring your own data: a task from a CSV, TSV or JSON Lines file (the course page explains it).
 
-    task = tl.task_from_file("train.tsv", text="sentence", label="label")
-    with tl.data.tasks.using(task):  # its name is known inside the block; no registry changes
-        result = tl.compare(theta_S=..., target=task.name, model="minilm", labels=64)
+    task = tl.task_from_file("train.tsv", text="sentence", label="label")  # registers nothing
+    result = tl.compare(task, model="minilm", init="pretrained", labels=64)
 
 The format comes from the extension; quoted multi-line fields are handled. Labels may be
 strings (mapped to ids, sorted, and stored as `id2label` in the saved model) or integers.

@@ -112,16 +112,16 @@ class CausalLM(TaskFamily):
 
         return load_tokenizer(str(theta) if theta else model)
 
-    def instruction_for(self, labels: Sequence[str]) -> str:
+    def instruction_for(self, classes: Sequence[str]) -> str:
         """Return the question for these label words: the sentiment one, or one naming them."""
-        if self.instruction != INSTRUCTION or set(labels) == {"negative", "positive"}:
+        if self.instruction != INSTRUCTION or set(classes) == {"negative", "positive"}:
             return self.instruction
-        return GENERIC_INSTRUCTION.format(labels=", ".join(labels))
+        return GENERIC_INSTRUCTION.format(labels=", ".join(classes))
 
     def prompts(self, tokenizer: PreTrainedTokenizerBase, texts, examples=(),
-                labels: Sequence[str] = ("negative", "positive")) -> list[str]:
+                classes: Sequence[str] = ("negative", "positive")) -> list[str]:
         """Return the chat prompt of each text (after `examples`, the few-shot turns)."""
-        instruction = self.instruction_for(labels)
+        instruction = self.instruction_for(classes)
         return [prompting.chat_prompt(tokenizer, instruction, text, examples, field=self.field)
                 for text in texts]
 

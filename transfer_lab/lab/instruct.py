@@ -99,7 +99,7 @@ def task(name: str) -> Task:
         raise validate.InputError(f"{name!r} has {len(entry.words)} answer words for "
                                   f"{base.num_classes} classes {base.classes}; give one word per "
                                   "class in INSTRUCTIONS")
-    return replace(base, name=name, labels=entry.words)
+    return replace(base, name=name, classes=entry.words)
 
 
 def first_name_rows(sentences: Dataset) -> Dataset:
@@ -179,7 +179,7 @@ def fine_tune(model, tokenizer, name: str, rows: Dataset, config: TrainConfig,
 def scores(model, tokenizer, name: str, texts: Sequence[str]) -> torch.Tensor:
     """Return log p(answer word | prompt) of each text asked task `name`: shape (n, classes)."""
     words = task(name).classes
-    prompts = family(name).prompts(tokenizer, list(texts), labels=words)
+    prompts = family(name).prompts(tokenizer, list(texts), classes=words)
     answers = prompting.label_token_ids(tokenizer, words)
     return prompting.score_labels(model, tokenizer, prompts, answers)
 
