@@ -195,7 +195,7 @@ def timing(steps: int, batch: int, rounds: int, model: str = "smollm2",
     the tokens of the timed steps, the parameter counts and the matmul roof."""
     import transfer_lab as tl
     from transfer_lab.models import smollm2
-    from transfer_lab.training.fit import loader
+    from transfer_lab.training.loop import loader
 
     from .efficiency import matmul_flops
 

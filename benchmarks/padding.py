@@ -43,7 +43,7 @@ def throughput(scheme: str, data, tok, batch: int, max_length: int, steps: int) 
         collate = DataCollatorWithPadding(tok, padding="max_length", max_length=max_length)
     else:
         collate = DataCollatorWithPadding(tok)
-    loader = tl.training.fit.loader(data, batch, collate, shuffle=True, seed=0,
+    loader = tl.training.loader(data, batch, collate, shuffle=True, seed=0,
                              group_by_length=scheme.endswith("grouped"))  # what fit() uses
     net.train()
     start = time.perf_counter()
@@ -61,7 +61,7 @@ def evaluation(data, tok, by_length: bool, batch: int = 128) -> float:
 
     net = tl.build_model("tiny", seed=0).eval()
     start = time.perf_counter()
-    for b in tl.training.fit.loader(data, batch, DataCollatorWithPadding(tok), by_length=by_length):
+    for b in tl.training.loader(data, batch, DataCollatorWithPadding(tok), by_length=by_length):
         net(**b)
     return len(data) / (time.perf_counter() - start)
 

@@ -17,7 +17,7 @@ from transfer_lab.lab.experiments import (
     weight_distance,
 )
 from transfer_lab.models import build_model, load_tokenizer
-from transfer_lab.training.fit import History
+from transfer_lab.training.loop import History
 
 
 def hand_curve(scratch: dict, transfer: dict) -> dict:

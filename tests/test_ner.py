@@ -1,6 +1,7 @@
 """Tests of transfer_lab.ner: world sentences, label alignment on word pieces, metric glue."""
 
 import pytest
+import seqeval.metrics as seqeval
 import torch
 from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import AutoModelForTokenClassification
@@ -150,8 +151,14 @@ def test_transfer_runs_and_reports_entity_f1():
     row = run.to_dict()
     assert run.arm == "scratch" and run.family == "token_classification"
     assert [p["epoch"] for p in row["curve"]] == [1, 2]
-    assert 0.0 <= row["f1"] <= 1.0 and {"precision", "recall"} <= set(row)
     assert row["score"] == row["f1"] and len(row["train_loss"]) == 2
+    # the scores are seqeval's on the returned model's tags for the 16 test sentences
+    test = data[1]
+    predicted = [[t for _, _, t in tokens.tag(net, tok, words)] for words in test["tokens"]]
+    kw = dict(y_true=test["tags"], y_pred=predicted, zero_division=0)
+    expected = {"f1": seqeval.f1_score(**kw), "precision": seqeval.precision_score(**kw),
+                "recall": seqeval.recall_score(**kw)}
+    assert {k: row[k] for k in expected} == pytest.approx(expected, abs=1e-9), expected
     words = ["alice", "bought", "the", "zentek", "phone", "."]
     tagged = tokens.tag(net, tok, words)
     assert [w for w, _, _ in tagged] == words and all(t in ner.LABELS for _, _, t in tagged)

@@ -4,7 +4,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
 import transfer_lab as tl
-from transfer_lab.training.fit import loader
+from transfer_lab.training.loop import loader
 
 
 def _data(n: int = 256) -> Dataset:

@@ -130,7 +130,15 @@ def test_a_short_training_lowers_the_loss_and_translates():
     assert again.to_dict()["train_loss"] == losses and again.metrics == first.metrics
     assert other.to_dict()["train_loss"] != losses
     assert seq2seq.translate(model, tok, list(data[1]["source"])) == outputs  # what was scored
-    assert 0.0 <= seq2seq.word_similarity(model.encoder, tok, ["good", "bad", "dull"]) <= 1.0
+    words = ["good", "bad", "dull"]
+    with torch.no_grad():  # each sentence alone: the word's vector after [CLS] the plot was
+        vectors = [model.encoder(**tok(f"the plot was {w} .", return_tensors="pt",
+                                       return_token_type_ids=False)).last_hidden_state[0, 4]
+                   for w in words]
+    cosine = torch.nn.functional.cosine_similarity
+    pairs = [cosine(vectors[i], vectors[j], dim=0).item() for i in range(3) for j in range(i)]
+    assert seq2seq.word_similarity(model.encoder, tok, words) == pytest.approx(
+        sum(pairs) / 3, abs=1e-5), pairs
 
 
 def test_word_recall_separates_content_and_function_words():

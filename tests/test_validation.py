@@ -13,7 +13,7 @@ from transfer_lab.cli import main
 from transfer_lab.families.classification import encode_classification
 from transfer_lab.lab import strategies
 from transfer_lab.training import checkpoint
-from transfer_lab.training.fit import TrainingDiverged
+from transfer_lab.training.loop import TrainingDiverged
 
 
 @pytest.fixture(scope="module")

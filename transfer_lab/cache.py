@@ -22,7 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transfer_lab.config import TrainConfig
 from transfer_lab.data import world
 from transfer_lab.models import ASSETS
-from transfer_lab.training.fit import History
+from transfer_lab.training.loop import History
 from transfer_lab.validate import OutputExists
 
 RUN_ONLY = ("checkpoint_dir", "checkpoint_every", "resume", "progress", "log_dir")

@@ -38,7 +38,7 @@ from transfer_lab.models import (
 from transfer_lab.models.mlm import encode_mlm, mlm_collator
 from transfer_lab.results import Comparison, Run
 from transfer_lab.training.checkpoint import write_atomically
-from transfer_lab.training.fit import Callback, fit
+from transfer_lab.training.loop import Callback, fit
 from transfer_lab.training.strategies import prepare, trained_parameters
 from transfer_lab.validate import InputError, OutputExists
 

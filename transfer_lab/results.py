@@ -14,7 +14,7 @@ from pathlib import Path
 from transfer_lab import stats
 from transfer_lab.families import TaskFamily, get_family
 from transfer_lab.training.checkpoint import write_atomically
-from transfer_lab.training.fit import History
+from transfer_lab.training.loop import History
 
 
 def ci95(values, bounds: tuple[float, float] | None = None) -> tuple[float | None, float | None]:

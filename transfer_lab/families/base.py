@@ -112,7 +112,7 @@ class TaskFamily:
     def logits_evaluation(self, test: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                           config: TrainConfig, metric_fn: Callable) -> EvaluateFn:
         """Return `train.evaluate` of the encoded test rows with `metric_fn` of the logits."""
-        from transfer_lab.training.fit import evaluate
+        from transfer_lab.training.loop import evaluate
 
         return partial(evaluate, data=self.encode(test, tokenizer, task, config.max_length),
                        collate_fn=self.collator(tokenizer), metric_fn=metric_fn,

@@ -16,7 +16,7 @@ from transfer_lab.data.tasks import Task
 from transfer_lab.families.base import EvaluateFn, TaskFamily
 from transfer_lab.metrics import squad_metrics
 from transfer_lab.models import build_model, get_backbone
-from transfer_lab.training.fit import loader
+from transfer_lab.training.loop import loader
 
 
 class ExtractiveQA(TaskFamily):

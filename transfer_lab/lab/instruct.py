@@ -27,7 +27,7 @@ from transfer_lab.families.causal import INSTRUCTION, CausalLM
 from transfer_lab.models import count_parameters, smollm2
 from transfer_lab.results import Run
 from transfer_lab.stats import paired_bootstrap
-from transfer_lab.training.fit import EvaluateFn, fit
+from transfer_lab.training.loop import EvaluateFn, fit
 
 
 @dataclass(frozen=True)

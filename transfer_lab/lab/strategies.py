@@ -22,7 +22,7 @@ from transfer_lab.families import classification_metric
 from transfer_lab.families.classification import classification_collator
 from transfer_lab.lab.probe import embed
 from transfer_lab.models import build_model, get_backbone, load_tokenizer
-from transfer_lab.training.fit import Callback, FitState, evaluate
+from transfer_lab.training.loop import Callback, FitState, evaluate
 from transfer_lab.training.strategies import (  # noqa: F401 (the chapter reads them here)
     STRATEGIES,
     ULMFIT_DECAY,

@@ -1,7 +1,7 @@
 """Training: `fit` and its callbacks, evaluation, checkpoints. It knows no task or family."""
 
 from transfer_lab.training.checkpoint import CheckpointError, write_atomically
-from transfer_lab.training.fit import (
+from transfer_lab.training.loop import (
     Callback,
     Checkpoints,
     FitState,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from transfer_lab.training.fit import Callback, FitState
+from transfer_lab.training.loop import Callback, FitState
 from transfer_lab.validate import InputError
 
 

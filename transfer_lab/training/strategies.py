@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import torch
 
-from transfer_lab.training.fit import Callback, FitState, param_groups
+from transfer_lab.training.loop import Callback, FitState, param_groups
 from transfer_lab.validate import InputError
 
 ULMFIT_DECAY = 2.6  # η_(l−1) = η_l / 2.6 (Howard and Ruder, 2018)
