@@ -21,7 +21,7 @@ from datasets import Dataset
 
 from transfer_lab import validate
 from transfer_lab.config import offline, profile
-from transfer_lab.data import ner, qa, translation, world
+from transfer_lab.data import ner, qa, sentences, translation, world
 
 SPLIT_SEEDS = {"train": 1, "test": 2}  # train and test texts come from different streams
 Loader = Callable[[str, int, int], Dataset]  # (split, n, seed) → n rows
@@ -271,3 +271,17 @@ def get_corpus(corpus: str | Corpus) -> Corpus:
         return corpus
     known = {**CORPORA, **{n: c for n, c in _LOCAL.get().items() if isinstance(c, Corpus)}}
     return known[validate.choice("corpus", corpus, known)]
+
+
+# --- real sentences (UCI Sentiment Labelled Sentences, CC BY 4.0, shipped unchanged) --------
+
+for _domain, _site in [("product", "amazon.com cell phone"), ("film", "imdb.com film"),
+                       ("restaurant", "yelp.com restaurant")]:
+    register(Task(f"{_domain}_sentences", "classification", SENTIMENT,
+                  f"real {_site} review sentences, positive or negative (UCI Sentiment "
+                  "Labelled Sentences, Kotzias et al. 2015, CC BY 4.0)",
+                  sentences.loader(_domain), size=sentences.POOL_SIZE))
+    register_corpus(Corpus(f"{_domain}_sentences_text",
+                           f"the {sentences.POOL_SIZE} training-pool sentences of "
+                           f"{_domain}_sentences, unlabeled (never its test split; for dapt)",
+                           sentences.corpus(_domain), examples=sentences.POOL_SIZE))
