@@ -5,6 +5,11 @@ end-to-end comparison with the real SmolLM2-135M-Instruct."""
 import pytest
 import torch
 from datasets import Dataset
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.pipeline import make_pipeline
+from transformers import AutoModelForCausalLM
 
 import transfer_lab as tl
 from transfer_lab import cli
@@ -140,10 +145,20 @@ def test_fit_trains_the_tiny_model_on_the_answers(family, task, tokenizer, theta
 
 
 def test_evaluation_returns_accuracy_and_macro_f1(family, task, tokenizer):
-    evaluate = family.evaluation(rows(), tokenizer, task, CONFIG)
-    metrics = evaluate(smollm2.tiny_llama(tokenizer))
+    gold = (1, 0, 0, 0)  # unbalanced, so that answering one class always is not 0.5 either way
+    model = smollm2.tiny_llama(tokenizer)
+    metrics = family.evaluation(rows(labels=gold), tokenizer, task, CONFIG)(model)
     assert set(metrics) >= {"accuracy", "macro_f1"}
-    assert all(0 <= metrics[k] <= 1 for k in ("accuracy", "macro_f1")), metrics
+    # recomputed by hand: the label word with the higher next-token logit after each prompt
+    answers = prompting.label_token_ids(tokenizer, task.classes)
+    predicted = []
+    with torch.no_grad():
+        for example in family.encode(rows(labels=gold), tokenizer, task, max_length=128):
+            prompt = torch.tensor([example["input_ids"][:-1]])  # all but the answer token
+            predicted.append(model(input_ids=prompt).logits[0, -1, answers].argmax().item())
+    expected = {"accuracy": accuracy_score(gold, predicted),
+                "macro_f1": f1_score(gold, predicted, average="macro", zero_division=0)}
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected), (metrics, predicted)
 
 
 def test_calibration_centres_each_label_on_the_reference_texts(family, task, tokenizer,
@@ -173,8 +188,17 @@ def test_prompt_arms_on_the_tiny_model(family, task, tokenizer, theta, arm):
     test = task.load("test", 8)
     metrics = family.baseline(arm, "smollm2", task, theta, train, test, tokenizer,
                               CONFIG, seed=0)
-    assert {"accuracy", "macro_f1", "seconds"} <= set(metrics)
-    assert 0 <= metrics["accuracy"] <= 1 and metrics["seconds"] > 0
+    assert {"accuracy", "macro_f1", "seconds"} <= set(metrics) and metrics["seconds"] > 0
+    if arm == "bow":  # recomputed: sklearn's TF-IDF + logistic regression at the C it chose
+        bow = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                            LogisticRegression(C=metrics["C"], max_iter=2_000, random_state=0))
+        predicted = bow.fit(train["text"], train["label"]).predict(test["text"])
+        expected = accuracy_score(test["label"], predicted)
+    else:  # the prompt arm's evaluation of θ itself, loaded here
+        net = AutoModelForCausalLM.from_pretrained(str(theta))
+        evaluate = family.prompt_evaluation(arm, task, train, test, tokenizer, CONFIG, seed=0)
+        expected = evaluate(net)["accuracy"]
+    assert metrics["accuracy"] == pytest.approx(expected)
 
 
 def test_few_shot_prompts_hold_the_examples_and_calibrate_on_the_other_texts(
