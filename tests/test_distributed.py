@@ -29,7 +29,7 @@ def test_two_processes_follow_one_process(one):
 def test_a_run_is_a_transfer_run(one):
     assert (one["processes"], one["per_process_batch"], one["backend"]) == (1, 16, "none")
     assert one["steps"] == 20 and not one["dropout"] and one["theta"] is None
-    assert one["run"]["seed"] == 0 and 0 <= one["run"]["score"] <= 1
+    assert one["run"]["seed"] == 0 and one["run"]["score"] == one["run"]["accuracy"]
     assert one["run"]["train_loss"] == pytest.approx(one["loss"])  # one process: its own loss
 
 
