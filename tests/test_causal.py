@@ -292,3 +292,38 @@ def test_smollm2_compare_end_to_end():
     assert all(0 <= s <= 1 for s in scores.values()), scores
     assert scores["zero_shot"] >= 0.6, scores  # measured 0.76–0.83 on 100 validation reviews
     assert "zero_shot" in result.table() and "pretrained" in result.table()
+
+
+@pytest.mark.parametrize("classes", [("0", "1"), ("A", "B"), ("12", "-3")])
+def test_classes_that_are_not_words_are_refused_with_the_fix(family, tokenizer, theta, classes):
+    codes = Task("codes", "classification", classes, "labels a file often has",
+                 lambda split, n, seed: rows())
+    message = (r"prompt arms \(zero_shot, few_shot\) and a decoder LLM answer with the classes' "
+               r"names, and .* are not words .* --label-words negative,positive "
+               r"\(task_from_file\(\.\.\., label_words=")
+    for call in (lambda: family.build("smollm2", codes, theta),  # before any weights are loaded
+                 lambda: family.encode(rows(), tokenizer, codes, max_length=64),
+                 lambda: family.evaluation(rows(), tokenizer, codes, CONFIG),
+                 lambda: family.baseline("zero_shot", "smollm2", codes, theta, rows(), rows(),
+                                         tokenizer, CONFIG, seed=0),
+                 lambda: family.baseline("few_shot", "smollm2", codes, theta, rows(), rows(),
+                                         tokenizer, CONFIG, seed=0)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert family.baseline("bow", "smollm2", codes, theta, rows(), rows(), tokenizer, CONFIG,
+                           seed=0)["accuracy"] >= 0  # bag-of-words needs no label words
+
+
+def test_a_file_with_label_words_is_answered_in_words(family, tokenizer, tmp_path):
+    from transfer_lab.data.userdata import task_from_file
+
+    path = tmp_path / "codes.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{REVIEWS[i % 4]}\t{(1, 0, 0, 1)[i % 4]}\n"
+                                             for i in range(12)))
+    task = task_from_file(path, label_words=("negative", "positive"))
+    encoded = family.encode(task.load("train", 4, seed=0), tokenizer, task, max_length=128)
+    answers = prompting.label_token_ids(tokenizer, ("negative", "positive"))
+    assert sorted(x["labels"][-1] for x in encoded) == sorted(answers * 2)
+    assert tokenizer.decode(encoded[0]["input_ids"]).endswith(
+        f"{HEADER}{('negative', 'positive')[task.load('train', 4, seed=0)['label'][0]]}")
+    assert family.instruction_for(task.classes) == INSTRUCTION  # the sentiment question

@@ -99,3 +99,47 @@ def test_own_files_are_known_by_name_for_the_run_only(tmp_path, capsys):
         assert tasks.get_task(args.target).size == 16 and tasks.get_corpus(args.unlabeled)
     with pytest.raises(ValueError, match="unknown task 'reviews'"):
         tasks.get_task(args.target)
+
+
+def _codes_tsv(path, n: int = 20) -> None:
+    """Write a TSV of reviews labelled 0/1, some with a stray quote."""
+    texts = ['"Wow, a superb film', "a dull film", 'he said "go', "boring"]
+    path.write_text("text\tlabel\n" + "".join(f"{texts[i % 4]} {i}\t{(i + 1) % 2}\n"
+                                             for i in range(n)))
+
+
+def test_label_words_map_the_labels_in_order_and_the_rows_are_counted(tmp_path, capsys):
+    from transfer_lab.cli import _user_data, parser
+
+    _codes_tsv(tmp_path / "film.tsv")
+    args = parser().parse_args(["run", "--target-file", str(tmp_path / "film.tsv"),
+                                "--label-words", "negative, positive"])
+    (task,) = _user_data(args)
+    assert task.classes == ("negative", "positive")
+    out = capsys.readouterr().out
+    assert "target: 20 rows of film.tsv (16 train, 4 test; labels 0 → negative, 1 → positive)" \
+        in out, out
+    test = task.load("test", 4)
+    assert all(("superb" in t or "go" in t) == (y == 1) for t, y in zip(test["text"],
+                                                                        test["label"],
+                                                                        strict=True))
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--label-words", "negative,positive,neutral"],
+     "3 label words (negative, positive, neutral) for the 2 classes of film.tsv (0, 1)"),
+    (["--model", "smollm2"], "the prompt arms (zero_shot, few_shot) and a decoder LLM answer"),
+])
+def test_label_words_mistakes_are_one_line(tmp_path, extra, needle, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _codes_tsv(tmp_path / "film.tsv")
+    status, _, err = main_exit(["run", "--target-file", str(tmp_path / "film.tsv"), *extra],
+                               capsys)
+    assert status == 2 and needle in err, err
+    assert len(err.strip().splitlines()) == 1 and "--label-words negative,positive" in err, err
+    assert not (tmp_path / "runs").exists()  # refused before anything ran
+
+
+def test_label_words_need_a_target_file(capsys):
+    status, _, err = main_exit(["run", "--label-words", "negative,positive"], capsys)
+    assert status == 2 and "--label-words needs --target-file" in err, err

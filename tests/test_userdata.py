@@ -151,3 +151,85 @@ def test_pretrain_source_trains_on_every_row_of_a_small_source(tmp_path, monkeyp
         theta = tl.pretrain_source("small_source", model="tiny", config=tl.TrainConfig(
             max_steps=2, batch_size=4, progress=False))
     assert json.loads((theta / "theta_S.json").read_text())["examples"] == 10
+
+
+# stray quotes: a review may open a " it never closes; a row must never swallow the next ones
+STRAY = ['"Wow. The best film of the year', 'a "so-called" comedy', 'it ends with a quote"',
+         'he said "go see it', 'plain and simple', '""twice"" quoted']
+
+
+def test_a_tsv_with_stray_quotes_reads_every_line_as_a_row(tmp_path):
+    path = tmp_path / "film.tsv"
+    lines = [f"{STRAY[i % len(STRAY)]} ({i})\t{i % 2}" for i in range(1000)]
+    path.write_text("text\tlabel\n" + "\n".join(lines) + "\n")
+    rows = read_rows(path)
+    assert len(rows) == 1000  # the number of data lines, none swallowed
+    assert rows[0] == {"text": '"Wow. The best film of the year (0)', "label": "0"}
+    assert rows[3]["text"] == 'he said "go see it (3)' and rows[999]["label"] == "1"
+    assert [r["text"] for r in rows] == [line.split("\t")[0] for line in lines]  # as written
+    task = task_from_file(path)
+    assert task.classes == ("0", "1") and task.size == 800 and len(task.load("test", 200)) == 200
+    assert task.description == ("your data: 1000 rows of film.tsv (800 train, 200 test; "
+                                "classes 0, 1)")
+
+
+def test_a_tsv_written_with_quoting_is_unquoted(tmp_path):
+    path = tmp_path / "quoted.tsv"  # every field quoted, a " doubled; a line break in a field
+    path.write_text('"text"\t"label"\n"a ""great"" film"\t"pos"\n"dull and\nlong"\t"neg"\n'
+                    '"fine"\t"pos"\n')
+    assert read_rows(path) == [{"text": 'a "great" film', "label": "pos"},
+                               {"text": "dull and\nlong", "label": "neg"},
+                               {"text": "fine", "label": "pos"}]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("text\tlabel\na\tpos\nb\tc\tneg\n", r"line 3 has 3 fields where the header has 2: a tab"),
+    ("text\tlabel\n\"a\tpos\nno label here\nb\tneg\n", r"line 3 has 1 fields.*fill in"),
+])
+def test_a_tsv_line_with_the_wrong_fields_is_refused_by_its_number(tmp_path, content, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        read_rows(path)
+
+
+def test_a_csv_quoted_field_with_line_breaks_is_one_row(tmp_path):
+    path = tmp_path / "multi.csv"
+    path.write_text('text,label\n"dull, and\nfar too long",neg\n"a ""great""\nfilm",pos\nok,pos\n')
+    rows = read_rows(path)
+    assert len(rows) == 3  # 5 data lines, 2 of them inside quoted fields
+    assert rows[0] == {"text": "dull, and\nfar too long", "label": "neg"}
+    assert rows[1]["text"] == 'a "great"\nfilm' and rows[2]["text"] == "ok"
+
+
+@pytest.mark.parametrize("lines, message", [
+    # a stray " opens a field that a stray " at a field's end closes: the rows between vanish
+    (['nice film,pos', '"Wow, the best film,pos', 'dull,neg', 'fine,pos', 'it ends with"',
+      'awful,neg'], (r"line 3 opens a quoted field that runs to line 6, swallowing rows: "
+                     r"a stray \" in the text\? save the file as TSV")),
+    (['nice film,pos', '"Wow the best film,pos', 'dull,neg', 'he said "no",neg'],
+     r"line 3 opens a quoted field that runs to line 5, where it closes mid-text"),
+    (['nice film,pos', '"Wow the best film,pos', 'dull,neg'],
+     r"line 3 opens a quoted field that never closes"),
+    (['"a "great" film",pos'], r"line 2: a \" inside a quoted field is not doubled"),
+    (['a film, truly great,pos'], r"line 2 has 3 fields.*a comma inside a text\? quote the"),
+])
+def test_a_csv_whose_quotes_swallow_rows_is_refused_with_the_line(tmp_path, lines, message):
+    path = tmp_path / "stray.csv"
+    path.write_text("text,label\n" + "\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=message):
+        read_rows(path)
+
+
+def test_label_words_name_numeric_labels_in_order(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("text,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(12)))
+    task = task_from_file(path, label_words=("negative", "positive"))
+    assert task.classes == ("negative", "positive")
+    assert set(task.load("train", task.size)["label"]) == {0, 1}  # the ids stay the numbers
+    assert task.description.endswith("labels 0 → negative, 1 → positive)")
+    assert task_from_file(path).load("test", 3)["label"] == task.load("test", 3)["label"]
+    for words in (("negative",), ("bad", "good", "fine"), ("same", "same")):
+        with pytest.raises(ValueError, match=r"for the 2 classes of codes.csv \(0, 1\).*"
+                                             r"--label-words negative,positive, label_words="):
+            task_from_file(path, label_words=words)

@@ -74,6 +74,8 @@ def _user_data(args) -> list:
     args.unlabeled = None
     if args.unlabeled_file and not args.target_file:
         raise InputError("--unlabeled-file needs --target-file (the labelled target rows)")
+    if args.label_words and not args.target_file:
+        raise InputError("--label-words needs --target-file (the labels it names)")
     if not (args.target_file or args.source_file):
         from transfer_lab.pipeline import family_of
 
@@ -89,9 +91,15 @@ def _user_data(args) -> list:
     columns = dict(text=args.text_column, label=args.label_column, encoding=args.encoding)
     files = []  # this run's own tasks and corpus: known by name inside `tasks.using(*files)`
     if args.target_file:
-        files.append(task_from_file(args.target_file, eval_path=args.target_eval_file,
-                                    **columns))
-        args.target = files[-1].name
+        target = task_from_file(args.target_file, eval_path=args.target_eval_file,
+                                label_words=args.label_words, **columns)
+        files.append(target)
+        args.target = target.name
+        print(f"target: {target.description.removeprefix('your data: ')}")
+        if get_backbone(args.model).decoder:  # the prompt arms answer with the class names
+            from transfer_lab.families.causal import check_label_words
+
+            check_label_words(target.classes)
     if args.source_file:
         source = task_from_file(args.source_file, name=f"source-{Path(args.source_file).stem}",
                                 held_out=0, **columns)
@@ -253,6 +261,10 @@ def parser() -> argparse.ArgumentParser:
     _file_options(data)
     data.add_argument("--label-column", default="label", metavar="NAME",
                       help="column of the labels, names or numbers (default: %(default)s)")
+    data.add_argument("--label-words", type=_words, metavar="W0,W1,...",
+                      help="a word for each label of --target-file, in label order (0, 1, … or "
+                      "sorted names), e.g. negative,positive for 0/1: what a decoder LLM answers "
+                      "(--model smollm2 needs words, not numbers or codes)")
     run.add_argument("--max-length", type=_positive, metavar="TOKENS",
                      help="texts are truncated to this many tokens (default: the target "
                      "family's recipe, e.g. 64)")
@@ -370,6 +382,15 @@ def _names(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError("give at least one name, e.g. bow,transfer")
     return names
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Parse --label-words: comma-separated words, e.g. negative,positive."""
+    words = tuple(w.strip() for w in text.split(","))
+    if not all(words):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of words; give one per label, "
+                                         "comma-separated, e.g. negative,positive")
+    return words
 
 
 def _labels(text: str) -> int:

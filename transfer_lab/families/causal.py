@@ -33,6 +33,32 @@ from transfer_lab.validate import InputError
 INSTRUCTION = "Is this review positive or negative? Answer with one word."
 # the question for a task whose labels are not the sentiment pair (a user's file, say)
 GENERIC_INSTRUCTION = "Which of these labels fits the text: {labels}? Answer with one word."
+LABEL_WORDS_FIX = ("give one label word per class, in label order: --label-words "
+                   "negative,positive (task_from_file(..., label_words=(\"negative\", "
+                   "\"positive\")))")
+
+
+def check_label_words(classes: Sequence[str]) -> None:
+    """Refuse classes a prompted LLM cannot answer with: numbers, codes, single characters.
+
+    The prompt arms and the fine-tuned decoder answer with a class's name; asked to answer
+    "0" or "1", a model cannot know which is which and scores at chance.
+    """
+    bad = [c for c in classes if len(c.strip()) < 2 or not any(ch.isalpha() for ch in c)]
+    if bad:
+        raise InputError(f"the prompt arms (zero_shot, few_shot) and a decoder LLM answer with "
+                         f"the classes' names, and {', '.join(map(repr, bad))} are not words "
+                         f"(numbers, codes or single characters); {LABEL_WORDS_FIX}")
+
+
+def answer_ids(tokenizer: PreTrainedTokenizerBase, classes: Sequence[str]) -> list[int]:
+    """Return the token id of each label word (`prompting.label_token_ids`), the words checked
+    (`check_label_words`) and a refusal saying how to give others."""
+    check_label_words(classes)
+    try:
+        return prompting.label_token_ids(tokenizer, classes)
+    except InputError as err:
+        raise InputError(f"{err}; {LABEL_WORDS_FIX}") from None
 
 
 class AnswerCollator:
@@ -90,8 +116,8 @@ class CausalLM(TaskFamily):
 
         `lora_r=None` fine-tunes every weight instead.
         """
-        # refuse label words that are not one token each
-        prompting.label_token_ids(self._tokenizer(model, theta), task.classes)
+        # refuse classes that are not words, or not one token each
+        answer_ids(self._tokenizer(model, theta), task.classes)
         torch.manual_seed(seed)
         if theta is None and not pretrained:
             net = AutoModelForCausalLM.from_config(model_config(model))
@@ -128,7 +154,7 @@ class CausalLM(TaskFamily):
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return prompt + answer token as input ids; the loss sees the answer token only."""
-        answers = prompting.label_token_ids(tokenizer, task.classes)
+        answers = answer_ids(tokenizer, task.classes)
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
         for prompt, label in zip(self.prompts(tokenizer, data["text"], classes=task.classes),
                                  data["label"],
@@ -157,7 +183,7 @@ class CausalLM(TaskFamily):
         `uncalibrated_answer_share` say what the raw scores gave. Each turn of a prompt may
         take `config.max_length` tokens.
         """
-        answers = prompting.label_token_ids(tokenizer, task.classes)
+        answers = answer_ids(tokenizer, task.classes)
         prompts = self.prompts(tokenizer, test["text"], examples, task.classes)
         reference = self.prompts(tokenizer, calibration, examples, task.classes)
         max_length = config.max_length * (len(examples) + 1)
@@ -192,6 +218,7 @@ class CausalLM(TaskFamily):
         if arm not in ("zero_shot", "few_shot"):
             raise InputError(f"unknown arm {arm!r} for a decoder LLM; choose bow, zero_shot, "
                              "few_shot, or a θ arm (transfer, pretrained, scratch)")
+        check_label_words(task.classes)
         examples = []
         if arm == "few_shot" and self.shots:
             examples = prompting.few_shot_examples(train["text"], train["label"],
