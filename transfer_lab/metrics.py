@@ -22,7 +22,7 @@ from transfer_lab.validate import InputError
 
 
 def _check_pairs(a: Sequence, b: Sequence, name_a: str, name_b: str) -> None:
-    """Return None if `a` and `b` are non-empty and equally long, else raise ValueError."""
+    """Return None if `a` and `b` are non-empty and equally long, else raise InputError."""
     if len(a) != len(b):
         raise InputError(
             f"got {len(a)} {name_a} but {len(b)} {name_b}; pass one of each per example"

@@ -51,7 +51,7 @@ class Task:
         """Return `n` examples of a split as a `datasets.Dataset` (its family's columns).
 
         The rows are checked: an empty split, a text that is not a string or is empty, or a
-        label that is not a class index of this task raises one ValueError naming the row.
+        label that is not a class index of this task raises one InputError naming the row.
         """
         validate.choice("split", split, SPLIT_SEEDS)
         if n is None:

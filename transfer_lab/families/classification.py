@@ -93,7 +93,7 @@ def encode_classification(data: Dataset, tokenizer: PreTrainedTokenizerBase,
     """Return `data` tokenized (input_ids, attention_mask, labels), unpadded.
 
     The rows are checked first: `text` must hold non-empty strings and `label` class indices
-    (below `num_classes` when it is given); a bad row raises one ValueError naming it.
+    (below `num_classes` when it is given); a bad row raises one InputError naming it.
     """
     validate.classification_data(data, num_classes=num_classes, where="the data")
 

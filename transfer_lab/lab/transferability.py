@@ -173,7 +173,7 @@ def domain_overlap(source: str, target: str, n: int = 2_000, seed: int = 0) -> f
     """Return `vocabulary_overlap` of `n` training texts of two tasks, drawn with `seed`.
 
     Tasks come from `tasks.get_task`; a task whose rows have no `text` column (NER, QA,
-    translation) raises ValueError.
+    translation) raises InputError.
     """
     from transfer_lab.data.tasks import get_task
 

@@ -40,8 +40,9 @@ FORMAT = 1
 _NAME = re.compile(r"^step-(\d+)$")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated, corrupt or unsafe to load."""
+class CheckpointError(InputError):
+    """A checkpoint file is missing, truncated, corrupt or unsafe to load (the message says
+    which folder to remove or which setting to restore)."""
 
 
 @dataclass
@@ -306,7 +307,7 @@ def restore(
 
 
 def _same_settings(found: Checkpoint, expect: dict) -> None:
-    """Raise a ValueError naming the first setting that differs from the checkpoint's."""
+    """Raise a CheckpointError naming the first setting that differs from the checkpoint's."""
     for key, value in expect.items():
         saved = found.meta.get(key, value)
         if saved != value:

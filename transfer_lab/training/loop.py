@@ -309,8 +309,9 @@ def _evaluation(eval_data, collate_fn, metric_fn, config: TrainConfig,
                    batch_size=config.eval_batch_size, accelerator=accelerator)
 
 
-class TrainingDiverged(ValueError):
-    """The loss or the gradient norm became NaN or infinite, so training stopped."""
+class TrainingDiverged(validate.InputError):
+    """The loss or the gradient norm became NaN or infinite, so training stopped (the message
+    names the settings to change: a lower learning rate, say)."""
 
 
 def _finite(value: float, what: str, state: FitState, config: TrainConfig, saver: Saver) -> float:
