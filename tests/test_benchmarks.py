@@ -100,3 +100,46 @@ def test_book_benchmark_splits_the_chapters_evenly_each_share_in_reading_order(t
     split = [[p.stem for p in lane] for lane in book.lanes(chapters, 2)]
     assert split == [["01_a", "03_c"], ["02_b", "04_d", "05_new"]]  # 13 s and 12 s
     assert book.lanes(chapters[:1], 4) == [chapters[:1]]  # no empty kernels
+
+
+import pytest  # noqa: E402  (the real-data benchmark's test runs MiniLM: ~45 s)
+
+
+@pytest.mark.slow
+def test_real_benchmark_saves_a_part_as_strict_json_with_its_cis(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import common, real
+    from transfer_lab import pipeline
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(real, "RESULTS", tmp_path)
+    monkeypatch.setattr(real, "BUDGETS", (4,))
+    monkeypatch.setattr(real, "CURVE_ARMS", ["bow", "pretrained"])
+    monkeypatch.setattr(real, "TEST", 8)
+    monkeypatch.setattr(real, "CONFIG", tl.TrainConfig(lr=1e-4, batch_size=4, max_steps=2,
+                                                       eval_every=0))
+    # no source training: θ_S is MiniLM's own body (the arms here do not read it)
+    pretrained = pipeline.pretrain_source(model="minilm", init="pretrained")
+    monkeypatch.setattr(pipeline, "pretrain_source", lambda *a, **k: pretrained)
+    real.main(("curve",), seeds=2, command="test")
+
+    def refuse(name):
+        raise ValueError(f"not strict JSON: {name}")
+
+    saved = json.loads((tmp_path / "real.json").read_text(), parse_constant=refuse)
+    assert saved["benchmark"] == "real" and saved["command"] == "test" and saved["date"]
+    assert {"cores", "torch_threads", "torch"} <= set(saved["machine"])
+    part = saved["parts"]["curve"]
+    assert part["complete"] and part["seeds"] == 2 and part["seconds"] > 0
+    cell = part["results"]["4"]
+    assert cell["labels"] == 4 and cell["seeds"] == 2 and cell["test_examples"] == 8
+    assert set(cell["summary"]) == {"bow", "pretrained"} and cell["paired"] == {}
+    for arm, runs in cell["runs"].items():
+        assert [r["seed"] for r in runs] == [0, 1], arm
+        assert all(set(r) == {"seed", "score", "seconds"} for r in runs)
+        score = cell["summary"][arm]["score"]
+        assert score["mean"] == sum(r["score"] for r in runs) / 2  # the runs it summarizes
+        lo, hi = score["ci95"]
+        assert lo <= score["mean"] <= hi
+    assert "curve" not in json.dumps(cell["runs"])  # training curves stay out

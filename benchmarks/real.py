@@ -1,0 +1,227 @@
+"""Real review sentences: the results file of the book's real-data thread (DESIGN.md §8).
+
+    python -m benchmarks.real                       # every part (hours on 2 cores: below)
+    python -m benchmarks.real --part matrix         # one part (curve, matrix or decoder)
+    python -m benchmarks.real --part curve --seeds 1
+
+On the UCI sentences (`product_sentences`, `film_sentences`, `restaurant_sentences`: 500 fixed
+test sentences each, every arm scored on all 500), with the package's default recipes
+(`tl.compare`, no `Selection`), it measures:
+
+- `curve`: film_sentences at 16, 64 and 256 labels: bow, scratch, pretrained MiniLM and transfer
+  (MiniLM after the product_sentences source task); per arm and budget the mean and 95 % CI over
+  seeds, and transfer − pretrained and pretrained − scratch paired by seed, with their CIs.
+- `matrix`: every target domain at 64 labels: bow, pretrained MiniLM and transfer from each
+  other domain (an arm `from_<domain>` whose θ_S is that domain's task), each
+  `from_<domain>` − pretrained paired by seed; and the bag-of-words model trained on the source
+  domain alone (its whole training pool, the rows θ_S saw) and scored on the target's test
+  sentences (`bow_source`, DESIGN.md §4: "a bag-of-words model trained on the source domain
+  alone reached 0.79 on the target"), which costs seconds.
+- `decoder`: SmolLM2 on film_sentences: zero_shot, few_shot and pretrained (LoRA fine-tuned) at
+  64 and 256 labels, beside MiniLM's pretrained arm at the same budgets (read from `curve` when
+  it ran the same seeds, else run), with each arm's seconds per run.
+
+Each comparison is kept compactly (its `Comparison.to_dict()` without the training curves: the
+summary, the paired differences, and per run its seed, score and seconds), scores as fractions
+(accuracy in [0, 1]). The file (benchmarks/results/real.json: the command, the date, the
+machine's facts) is written after every comparison; a part that was cut short is marked
+`complete: false` and `--part` runs it again whole, keeping the other parts.
+
+Time on this machine's 2 cores, estimated from timed calls made while the book executed beside
+them (load ≈ 6): a MiniLM step (batch 16) took ≈ 8.7 s and a run's load and scoring of 500
+test sentences ≈ 17 s; every MiniLM run takes at least 120 steps (`MIN_STEPS_PRETRAINED`), so
+16, 64 and 256 labels cost the same. SmolLM2 at 8 labels, 1 seed, 500 test sentences: zero_shot
+74 s (with the model's load), few_shot 28 s, LoRA (2 steps) and scoring 123 s; a LoRA step
+(batch 8) ≈ 8 s at that load (≈ 2 s idle: benchmarks/llm.py). Hence, at that load:
+curve ≈ 8 h (27 runs, ≈ 3,300 steps), matrix ≈ 8½ h (27 runs and three θ_S of 80 steps),
+decoder ≈ 50 min (the LoRA arm's 16 and 64 steps a seed, three seeds each; MiniLM read from
+`curve`, else ≈ 2 h more). On a machine to itself, expect a fraction of that (the load, not
+the work, set these figures); the file records each comparison's seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .common import RESULTS, save
+
+TARGET, SOURCE = "film_sentences", "product_sentences"
+DOMAINS = ("product", "film", "restaurant")
+BUDGETS, MATRIX_LABELS, DECODER_BUDGETS = (16, 64, 256), 64, (64, 256)
+SEEDS = 3
+CURVE_ARMS = ["bow", "scratch", "pretrained", "transfer"]
+CURVE_PAIRS = [("transfer", "pretrained"), ("pretrained", "scratch")]  # paired by seed
+DECODER_ARMS = ["zero_shot", "few_shot", "pretrained"]
+TEST = 500  # every test sentence of a domain (sentences.TEST_SIZE)
+PARTS = ("curve", "matrix", "decoder")
+CONFIG = None  # the recipe of every fine-tuned arm: None, the family's default (tests shrink it)
+
+
+def compact(c) -> dict:
+    """Return a comparison as `Comparison.to_dict()` keeps it, less the training curves: each run
+    as its seed, score and seconds."""
+    kept = {k: v for k, v in c.to_dict().items() if k != "arms"}
+    return kept | {"runs": {arm: [{k: r.get(k) for k in ("seed", "score", "seconds")}
+                                  for r in rows] for arm, rows in c.arms.items()}}
+
+
+def paired(c, arm: str, baseline: str) -> dict:
+    """Return `arm` − `baseline` paired by seed: mean, 95 % CI and the seeds."""
+    return c.differences(arm=arm)[f"{arm}-{baseline}"]
+
+
+def fmt(cell: dict) -> str:
+    """Return a summary or difference cell as 'mean [lo, hi]' in accuracy points."""
+    lo, hi = cell["ci95"]
+    if lo is None:
+        return f"{100 * cell['mean']:.1f}"
+    return f"{100 * cell['mean']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def say(name: str, c, pairs: dict) -> None:
+    """Print one progress line: each arm's mean and CI, the paired differences, the seconds."""
+    levels = ", ".join(f"{arm} {fmt(cell['score'])}" for arm, cell in c.summary().items())
+    diffs = "".join(f"; {k} {fmt(v)}" for k, v in pairs.items())
+    print(f"  {name}: {levels}{diffs} ({c.seconds:.0f} s)", flush=True)
+
+
+def curve(seeds: int = SEEDS, keep=lambda part: None) -> dict:
+    """Run bow, scratch, pretrained and transfer (product → film) at each budget; `keep` is
+    called with the part so far after each comparison."""
+    import transfer_lab as tl
+
+    out = {}
+    for labels in BUDGETS:
+        c = tl.compare(TARGET, source=SOURCE, model="minilm", init="supervised", labels=labels,
+                       seeds=seeds, arms=CURVE_ARMS, config=CONFIG, test_examples=TEST,
+                       progress=False)
+        pairs = {f"{a}-{b}": paired(c, a, b) for a, b in CURVE_PAIRS if {a, b} <= set(c.arms)}
+        out[str(labels)] = compact(c) | {"paired": pairs}
+        say(f"{labels} labels", c, pairs)
+        keep(out)
+    return out
+
+
+def bow_source(source: str, target: str, seeds: int) -> dict:
+    """Return bag-of-words trained on the source task's training pool alone (the rows θ_S saw)
+    and scored on the target's test sentences: mean and 95 % CI over seeds (the seed draws the
+    cross-validation folds that choose C), and per seed its score."""
+    from transfer_lab import stats
+    from transfer_lab.data.tasks import get_task
+    from transfer_lab.families.bow import bow_metrics
+
+    src, test = get_task(source), get_task(target).load("test", TEST)
+    rows = []
+    for seed in range(seeds):
+        train = src.load("train", src.size, seed)
+        start = time.perf_counter()
+        m = bow_metrics(train["text"], train["label"], test["text"], test["label"], seed)
+        rows.append({"seed": seed, "score": m["accuracy"], "C": m["C"],
+                     "seconds": time.perf_counter() - start})
+    cell = stats.summarize([r["score"] for r in rows], (0.0, 1.0))
+    return {"source": source, "target": target, "train_examples": src.size,
+            "test_examples": len(test), "mean": cell["mean"], "ci95": cell["ci95"], "runs": rows}
+
+
+def matrix(seeds: int = SEEDS, keep=lambda part: None) -> dict:
+    """Run each target domain at 64 labels: bow, pretrained and transfer from each other domain;
+    `keep` is called with the part so far after each target."""
+    import transfer_lab as tl
+
+    out = {}
+    for target in DOMAINS:
+        sources = [d for d in DOMAINS if d != target]
+        thetas = {f"from_{d}": tl.pretrain_source(f"{d}_sentences", "minilm", "supervised")
+                  for d in sources}
+        c = tl.compare(f"{target}_sentences", source=f"{sources[0]}_sentences", model="minilm",
+                       init="supervised", labels=MATRIX_LABELS, seeds=seeds,
+                       arms=["bow", "pretrained", *thetas], others=thetas, config=CONFIG,
+                       test_examples=TEST, progress=False)
+        pairs = {f"{arm}-pretrained": paired(c, arm, "pretrained") for arm in thetas}
+        out[target] = compact(c) | {"paired": pairs, "bow_source": {
+            f"from_{d}": bow_source(f"{d}_sentences", f"{target}_sentences", seeds)
+            for d in sources}}
+        say(f"{target} ← {', '.join(sources)}", c, pairs)
+        print("    bow trained on the source alone: " + ", ".join(
+            f"{k} {fmt(v)}" for k, v in out[target]["bow_source"].items()), flush=True)
+        keep(out)
+    return out
+
+
+def decoder(seeds: int = SEEDS, keep=lambda part: None, curve_done: dict | None = None) -> dict:
+    """Run SmolLM2's zero_shot, few_shot and LoRA-fine-tuned pretrained arms on film_sentences at
+    64 and 256 labels, beside MiniLM's pretrained arm at the same budget (from `curve_done` where
+    it ran the same seeds and test sentences, else run here); `keep` is called after each."""
+    import transfer_lab as tl
+
+    out = {}
+    for labels in DECODER_BUDGETS:
+        c = tl.compare(TARGET, model="smollm2", init="pretrained", labels=labels, seeds=seeds,
+                       arms=DECODER_ARMS, config=CONFIG, test_examples=TEST, progress=False)
+        minilm = (curve_done or {}).get(str(labels))
+        if not (minilm and minilm["seeds"] == seeds and minilm["test_examples"] == TEST):
+            m = tl.compare(TARGET, model="minilm", init="pretrained", labels=labels, seeds=seeds,
+                           arms=["pretrained"], config=CONFIG, test_examples=TEST,
+                           progress=False)
+            minilm = compact(m) | {"from": "run here"}
+            say(f"{labels} labels, MiniLM", m, {})
+        else:
+            minilm = {"from": "curve"} | {k: v for k, v in minilm.items() if k != "paired"}
+        seconds = {arm: sum(r["seconds"] for r in rows) / len(rows)
+                   for arm, rows in c.arms.items()}
+        out[str(labels)] = compact(c) | {
+            "seconds_per_run": seconds,
+            "minilm_pretrained": {"score": minilm["summary"]["pretrained"]["score"],
+                                  "seconds_per_run": sum(r["seconds"] for r in minilm["runs"][
+                                      "pretrained"]) / len(minilm["runs"]["pretrained"]),
+                                  "runs": minilm["runs"]["pretrained"], "from": minilm["from"]}}
+        say(f"{labels} labels, SmolLM2", c, {})
+        keep(out)
+    return out
+
+
+def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
+         command: str = "python -m benchmarks.real") -> dict:
+    """Run the parts, printing a line per comparison, and save real.json after each one."""
+    import transfer_lab as tl
+
+    tl.quiet()
+    path = RESULTS / "real.json"
+    done = json.loads(path.read_text()).get("parts", {}) if path.exists() else {}
+
+    def keep(part: str, value: dict, complete: bool = False, seconds: float | None = None):
+        done[part] = {"complete": complete, "seeds": seeds, "seconds": seconds, **value}
+        save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
+                      "parts": done}, quiet=True)
+
+    for part in parts:
+        print(f"{part}:", flush=True)
+        start = time.perf_counter()
+        store = lambda value, part=part: keep(part, {"results": value})  # noqa: E731
+        if part == "decoder":
+            value = decoder(seeds, store, (done.get("curve") or {}).get("results"))
+        else:
+            value = {"curve": curve, "matrix": matrix}[part](seeds, store)
+        keep(part, {"results": value}, complete=True, seconds=time.perf_counter() - start)
+        print(f"  {part}: {time.perf_counter() - start:.0f} s", flush=True)
+    save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "parts": done})
+    return done
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Return the command line's parts and seeds."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.real", description=__doc__
+                                     .split("\n")[0])
+    parser.add_argument("--part", action="append", choices=PARTS,
+                        help="a part to run (again); repeat for several (default: all)")
+    parser.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds (default {SEEDS})")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    args = parse(sys.argv[1:])
+    main(tuple(args.part or PARTS), args.seeds,
+         " ".join(["python -m benchmarks.real", *sys.argv[1:]]))
