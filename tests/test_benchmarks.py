@@ -1,5 +1,6 @@
 """Smoke test of the throughput benchmark on tiny sizes: each arm runs and trains alike."""
 
+import pytest
 import torch
 
 import transfer_lab as tl
@@ -102,7 +103,6 @@ def test_book_benchmark_splits_the_chapters_evenly_each_share_in_reading_order(t
     assert book.lanes(chapters[:1], 4) == [chapters[:1]]  # no empty kernels
 
 
-import pytest  # noqa: E402  (the real-data benchmark's test runs MiniLM: ~45 s)
 
 
 @pytest.mark.slow
