@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from transfer_lab.data.userdata import read_rows, stratified_split, task_from_file
+from transfer_lab.data.files import read_rows
+from transfer_lab.data.userdata import stratified_split, task_from_file
 
 CSV = '''sentence,label
 "a great film, truly",pos

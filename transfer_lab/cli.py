@@ -171,7 +171,7 @@ def _texts(args) -> list[str]:
     if args.file:
         path = Path(args.file)
         if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
-            from transfer_lab.data.userdata import read_rows
+            from transfer_lab.data.files import read_rows
 
             rows = read_rows(path, args.encoding)
             if rows and args.text_column not in rows[0]:
@@ -181,7 +181,7 @@ def _texts(args) -> list[str]:
         elif not path.is_file():
             raise InputError(f"file {str(path)!r} does not exist; check the path")
         else:
-            from transfer_lab.data.userdata import read_text
+            from transfer_lab.data.files import read_text
 
             texts += [line.strip() for line in read_text(path, args.encoding).splitlines()
                       if line.strip()]
