@@ -115,3 +115,16 @@ def test_hub_names_fail_at_once_offline():
         tl.get_task("sst2").load("train", 10)
     with pytest.raises(tl.InputError, match="offline"):
         tl.get_backbone("bert-base-uncased")
+
+
+def test_an_arm_that_no_seed_changes_is_measured_once_and_filed_per_seed(theta_S_small,
+                                                                          monkeypatch):
+    calls = []
+    family = tl.FAMILIES["classification"]
+    baseline = family.baseline
+    monkeypatch.setattr(family, "seed_free", ("bow",))
+    monkeypatch.setattr(family, "baseline", lambda *a, **k: calls.append(1) or baseline(*a, **k))
+    result = tl.compare(theta_S=theta_S_small, labels=16, seeds=3, arms=["bow"],
+                        test_examples=32, progress=False)
+    assert len(calls) == 1 and [r["seed"] for r in result.arms["bow"]] == [0, 1, 2]
+    assert len({r["accuracy"] for r in result.arms["bow"]}) == 1

@@ -256,8 +256,8 @@ def _check_head(theta_S, task: Task, model: str) -> None:
 
 
 def compare(target: str | Task = "film_sentiment", *, source: str | Task | None = None,
-            model: str = "tiny",
-            init: str | None = None, labels: int | None = None, seeds: int | None = None,
+            model: str = "tiny", init: str | None = None, labels: int | None = None,
+            seeds: int | None = None,
             arms: Sequence[str] | None = None, config: TrainConfig | None = None,
             theta_S: str | Path | None = None, others: dict[str, str | Path] | None = None,
             test_examples: int | None = None, unlabeled: str | None = None,
@@ -306,8 +306,8 @@ def compare(target: str | Task = "film_sentiment", *, source: str | Task | None 
                 result.models[arm].append(net)
             if save and arm == _reference(arms) and seed == 0:
                 _save_theta_T(net, run, thetas[arm], Path(save), seed, row)
-        elif row is None:
-            row = fixed.get(arm) or _baseline(run, arm, theta_S, seed)
+        elif row is None:  # an arm that no seed changes is measured once, filed per seed
+            row = {**(fixed.get(arm) or _baseline(run, arm, theta_S, seed)), "seed": seed}
             if arm in family.seed_free:
                 fixed[arm] = row
         records.put(arm, seed, row)
