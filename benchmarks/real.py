@@ -45,6 +45,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .common import RESULTS, save
 
@@ -62,8 +63,10 @@ CONFIG = None  # the recipe of every fine-tuned arm: None, the family's default 
 
 def compact(c) -> dict:
     """Return a comparison as `Comparison.to_dict()` keeps it, less the training curves: each run
-    as its seed, score and seconds."""
+    as its seed, score and seconds, θ_S as its folder's name in the θ cache."""
     kept = {k: v for k, v in c.to_dict().items() if k != "arms"}
+    if kept.get("theta_S"):  # the folder's name in the θ cache, not this machine's path
+        kept["theta_S"] = Path(kept["theta_S"]).name
     return kept | {"runs": {arm: [{k: r.get(k) for k in ("seed", "score", "seconds")}
                                   for r in rows] for arm, rows in c.arms.items()}}
 

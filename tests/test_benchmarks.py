@@ -5,6 +5,7 @@ import torch
 
 import transfer_lab as tl
 from benchmarks import throughput
+from transfer_lab.lab import real as lab_real
 
 
 def test_fit_trainer_and_bare_loop_train_on_the_same_batches(monkeypatch):
@@ -143,3 +144,23 @@ def test_real_benchmark_saves_a_part_as_strict_json_with_its_cis(tmp_path, monke
         lo, hi = score["ci95"]
         assert lo <= score["mean"] <= hi
     assert "curve" not in json.dumps(cell["runs"])  # training curves stay out
+    assert "/" not in cell["theta_S"]  # a name in the θ cache, not this machine's path
+    results = lab_real.load(tmp_path / "real.json")  # as the chapters read it
+    table = lab_real.curve(results)
+    assert set(table["arm"]) == {"bow", "pretrained"} and set(table["labels"]) == {4}
+    bow = table.set_index("arm").loc["bow"]
+    assert bow["mean"] == cell["summary"]["bow"]["score"]["mean"] and bow["lo"] <= bow["hi"]
+    assert "--part curve (" in lab_real.provenance(results, "curve")
+    assert "2 seeds, 8 test sentences" in lab_real.provenance(results, "curve")
+    with pytest.raises(ValueError, match="no 'matrix' part.*--part matrix"):
+        lab_real.matrix(results)
+
+
+def test_real_results_refuse_a_missing_or_cut_short_file(tmp_path):
+    import json
+
+    with pytest.raises(ValueError, match="python -m benchmarks.real"):
+        lab_real.load(tmp_path / "real.json")
+    (tmp_path / "real.json").write_text(json.dumps({"parts": {"matrix": {"complete": False}}}))
+    with pytest.raises(ValueError, match="cut short.*--part matrix"):
+        lab_real.load(tmp_path / "real.json")

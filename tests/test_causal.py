@@ -18,7 +18,8 @@ from transfer_lab.families import prompting
 from transfer_lab.families.causal import INSTRUCTION, CausalLM
 from transfer_lab.models import smollm2
 
-HEADER = "<|im_start|>assistant\n"
+HEADER = "<|im_start|>assistant\n"  # where a chat prompt ends
+CUE = "\nSentiment:"  # where a completion prompt (the default) ends
 CONFIG = CausalLM().target_config("smollm2")
 REVIEWS = ["a wonderful film , i loved it .", "dull and far too long .",
            "the cast was superb , but the plot was weak .", "never boring and very moving ."]
@@ -60,17 +61,32 @@ def test_film_sentiment_on_smollm2_is_the_causal_family():
     assert family.init == "pretrained" and family.metric == "accuracy"
 
 
-def test_encode_trains_on_the_answer_token_only(family, task, tokenizer):
+@pytest.mark.parametrize("template", ["completion", "chat"])
+def test_encode_trains_on_the_answer_token_only(template, task, tokenizer):
+    family = CausalLM(template=template)
     encoded = family.encode(rows(), tokenizer, task, max_length=128)
-    answers = prompting.label_token_ids(tokenizer, task.classes)
+    answers = family.answers(tokenizer, task.classes)
     for example, label, text in zip(encoded, (1, 0, 0, 1), REVIEWS, strict=True):
         ids, labels = example["input_ids"], example["labels"]
         assert len(ids) == len(labels) == len(example["attention_mask"])
         assert ids[-1] == labels[-1] == answers[label]
         assert labels[:-1] == [-100] * (len(ids) - 1)
-        prompt = prompting.chat_prompt(tokenizer, INSTRUCTION, text)
+        if template == "chat":
+            prompt, end = prompting.chat_prompt(tokenizer, INSTRUCTION, text), HEADER
+        else:
+            prompt, end = f"Review: {text}\nSentiment:", f"{CUE} "
         assert ids[:-1] == tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        assert tokenizer.decode(ids).endswith(f"{HEADER}{task.classes[label]}")
+        assert tokenizer.decode(ids).endswith(f"{end}{task.classes[label]}")
+
+
+def test_the_default_prompt_is_the_plain_completion(family, task, tokenizer):
+    assert family.template == "completion"
+    assert family.prompts(tokenizer, ["dull ."], [("superb .", "positive")]) == [
+        "Review: superb .\nSentiment: positive\n\nReview: dull .\nSentiment:"]
+    chat = CausalLM(template="chat").answers(tokenizer, task.classes)
+    assert family.answers(tokenizer, task.classes) != chat  # " positive" is not "positive"
+    with pytest.raises(ValueError, match="prompt template"):
+        CausalLM(template="chatml")
 
 
 def test_other_label_words_are_named_in_the_question(family, tokenizer):
@@ -84,7 +100,8 @@ def test_other_label_words_are_named_in_the_question(family, tokenizer):
     assert "business, science, other?" in tokenizer.decode(example["input_ids"])
 
 
-def test_encode_cuts_the_middle_of_a_long_prompt(family, task, tokenizer):
+def test_encode_cuts_the_middle_of_a_long_prompt(task, tokenizer):
+    family = CausalLM(template="chat")
     long = "the plot was " + "very " * 200 + "boring ."
     example = family.encode(rows([long], [0]), tokenizer, task, max_length=64)[0]
     assert len(example["input_ids"]) == 64 and example["labels"][-1] != -100
@@ -93,7 +110,8 @@ def test_encode_cuts_the_middle_of_a_long_prompt(family, task, tokenizer):
     assert text.endswith(f"boring .\n{INSTRUCTION}<|im_end|>\n{HEADER}negative")  # and its end
 
 
-def test_collator_packs_the_shared_start_once_and_keeps_the_answers(family, task, tokenizer):
+def test_collator_packs_the_shared_start_once_and_keeps_the_answers(task, tokenizer):
+    family = CausalLM(template="chat")  # its system message is the start every prompt shares
     encoded = family.encode(rows(REVIEWS[:2], [1, 0]), tokenizer, task, max_length=128)
     ids = [list(x) for x in encoded["input_ids"]]
     shared = prompting.shared_prefix(ids)
@@ -102,7 +120,7 @@ def test_collator_packs_the_shared_start_once_and_keeps_the_answers(family, task
     assert batch["input_ids"].tolist() == [ids[0] + ids[1][shared:]]  # the start once, no pads
     assert batch["position_ids"].tolist() == [list(range(len(ids[0])))
                                               + list(range(shared, len(ids[1])))]
-    answers = prompting.label_token_ids(tokenizer, task.classes)
+    answers = family.answers(tokenizer, task.classes)
     assert batch["labels"].tolist() == [[-100, answers[1], -100, answers[0]]]
     kept = batch["logits_to_keep"].tolist()
     assert batch["input_ids"][0, kept[1::2]].tolist() == [answers[1], answers[0]]
@@ -121,7 +139,7 @@ def test_the_loss_is_the_answer_tokens_cross_entropy(family, task, tokenizer):
     model = smollm2.tiny_llama(tokenizer)
     encoded = family.encode(rows(REVIEWS[:3], [1, 0, 0]), tokenizer, task, max_length=128)
     batch = family.collator(tokenizer)([encoded[i] for i in range(3)])
-    answers = prompting.label_token_ids(tokenizer, task.classes)
+    answers = family.answers(tokenizer, task.classes)
     loss = model(**batch).loss
     packed = torch.autograd.grad(loss, list(model.parameters()))
     picked = []
@@ -150,7 +168,7 @@ def test_evaluation_returns_accuracy_and_macro_f1(family, task, tokenizer):
     metrics = family.evaluation(rows(labels=gold), tokenizer, task, CONFIG)(model)
     assert set(metrics) >= {"accuracy", "macro_f1"}
     # recomputed by hand: the label word with the higher next-token logit after each prompt
-    answers = prompting.label_token_ids(tokenizer, task.classes)
+    answers = family.answers(tokenizer, task.classes)
     predicted = []
     with torch.no_grad():
         for example in family.encode(rows(labels=gold), tokenizer, task, max_length=128):
@@ -218,7 +236,7 @@ def test_few_shot_prompts_hold_the_examples_and_calibrate_on_the_other_texts(
     others = [text for text in train["text"] if text not in {t for t, _ in shown}]
     prompts = seen["prompts"]
     assert len(prompts) == 5 + len(others) and len(others) >= 10  # test, then texts not shown
-    assert all(prompt.count(HEADER) == 5 for prompt in prompts)
+    assert all(prompt.count(CUE) == 5 for prompt in prompts)
     assert all(text in prompts[0] for text, _ in shown)
     questions = [p.rsplit("Review: ", 1)[1] for p in prompts[5:]]
     assert not any(q.startswith(text + "\n") for q in questions for text, _ in shown)
@@ -231,8 +249,8 @@ def test_shots_and_calibration_are_options(task, tokenizer, theta, monkeypatch):
     train, test = task.load("train", 16, seed=0), task.load("test", 3)
     for family in (CausalLM(shots=1, calibration_texts=5), CausalLM(shots=2, calibrate=False)):
         family.prompt_evaluation("few_shot", task, train, test, tokenizer, CONFIG, 0)(None)
-    assert len(seen[0]) == 3 + 5 and seen[0][0].count(HEADER) == 2
-    assert len(seen[1]) == 3 and seen[1][0].count(HEADER) == 3
+    assert len(seen[0]) == 3 + 5 and seen[0][0].count(CUE) == 2
+    assert len(seen[1]) == 3 and seen[1][0].count(CUE) == 3
     assert CausalLM(calibrate=False).seed_free == ("zero_shot",) and CausalLM().seed_free == ()
 
 
@@ -322,8 +340,8 @@ def test_a_file_with_label_words_is_answered_in_words(family, tokenizer, tmp_pat
                                              for i in range(12)))
     task = task_from_file(path, label_words=("negative", "positive"))
     encoded = family.encode(task.load("train", 4, seed=0), tokenizer, task, max_length=128)
-    answers = prompting.label_token_ids(tokenizer, ("negative", "positive"))
+    answers = family.answers(tokenizer, ("negative", "positive"))
     assert sorted(x["labels"][-1] for x in encoded) == sorted(answers * 2)
     assert tokenizer.decode(encoded[0]["input_ids"]).endswith(
-        f"{HEADER}{('negative', 'positive')[task.load('train', 4, seed=0)['label'][0]]}")
+        f"{CUE} {('negative', 'positive')[task.load('train', 4, seed=0)['label'][0]]}")
     assert family.instruction_for(task.classes) == INSTRUCTION  # the sentiment question

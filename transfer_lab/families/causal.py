@@ -21,6 +21,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
+from transfer_lab import validate
 from transfer_lab.config import TrainConfig
 from transfer_lab.data.tasks import Task
 from transfer_lab.families import prompting
@@ -30,6 +31,7 @@ from transfer_lab.metrics import classification_metrics
 from transfer_lab.models import get_backbone, model_config, smollm2
 from transfer_lab.validate import InputError
 
+TEMPLATES = ("completion", "chat")  # plain text "Review: …\nSentiment:", or the chat template
 INSTRUCTION = "Is this review positive or negative? Answer with one word."
 # the question for a task whose labels are not the sentiment pair (a user's file, say)
 GENERIC_INSTRUCTION = "Which of these labels fits the text: {labels}? Answer with one word."
@@ -51,12 +53,13 @@ def check_label_words(classes: Sequence[str]) -> None:
                          f"(numbers, codes or single characters); {LABEL_WORDS_FIX}")
 
 
-def answer_ids(tokenizer: PreTrainedTokenizerBase, classes: Sequence[str]) -> list[int]:
-    """Return the token id of each label word (`prompting.label_token_ids`), the words checked
-    (`check_label_words`) and a refusal saying how to give others."""
+def answer_ids(tokenizer: PreTrainedTokenizerBase, classes: Sequence[str],
+               after: str | None = None) -> list[int]:
+    """Return the token id of each label word after `after` (`prompting.label_token_ids`), the
+    words checked (`check_label_words`) and a refusal saying how to give others."""
     check_label_words(classes)
     try:
-        return prompting.label_token_ids(tokenizer, classes)
+        return prompting.label_token_ids(tokenizer, classes, after)
     except InputError as err:
         raise InputError(f"{err}; {LABEL_WORDS_FIX}") from None
 
@@ -96,11 +99,13 @@ class CausalLM(TaskFamily):
     arms = ("bow", "zero_shot", "few_shot", "transfer")
     test_examples = 200  # scoring a prompt costs a 135M-parameter forward pass
 
-    def __init__(self, instruction: str = INSTRUCTION, lora_r: int | None = 8,
+    def __init__(self, template: str = "completion", instruction: str = INSTRUCTION,
+                 lora_r: int | None = 8,
                  lora_alpha: int = 16, targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj",
                                                                    "o_proj"),
                  shots: int = 4, calibrate: bool = True, calibration_texts: int = 32,
                  field: str = "Review"):
+        self.template = validate.choice("prompt template", template, TEMPLATES)
         self.instruction, self.lora_r, self.lora_alpha = instruction, lora_r, lora_alpha
         self.field = field  # what the text is called in the prompt ("Review: …", "Text: …")
         self.targets, self.shots = targets, shots  # shots: labelled examples in a few_shot prompt
@@ -117,7 +122,7 @@ class CausalLM(TaskFamily):
         `lora_r=None` fine-tunes every weight instead.
         """
         # refuse classes that are not words, or not one token each
-        answer_ids(self._tokenizer(model, theta), task.classes)
+        self.answers(self._tokenizer(model, theta), task.classes)
         torch.manual_seed(seed)
         if theta is None and not pretrained:
             net = AutoModelForCausalLM.from_config(model_config(model))
@@ -144,17 +149,37 @@ class CausalLM(TaskFamily):
             return self.instruction
         return GENERIC_INSTRUCTION.format(labels=", ".join(classes))
 
+    def cue_for(self, classes: Sequence[str]) -> str:
+        """Return the word before a completion prompt's answer: "Sentiment", or "Label"."""
+        return "Sentiment" if set(classes) == {"negative", "positive"} else "Label"
+
     def prompts(self, tokenizer: PreTrainedTokenizerBase, texts, examples=(),
                 classes: Sequence[str] = ("negative", "positive")) -> list[str]:
-        """Return the chat prompt of each text (after `examples`, the few-shot turns)."""
+        """Return the prompt of each text (after `examples`, the few-shot turns) in the
+        family's template.
+
+        A completion prompt asks nothing: its cue ("Sentiment:") is the question, with the
+        instruction as a first line only when it is not the sentiment one (a task's own
+        question, or the list of label words of a user's task).
+        """
         instruction = self.instruction_for(classes)
-        return [prompting.chat_prompt(tokenizer, instruction, text, examples, field=self.field)
+        if self.template == "chat":
+            return [prompting.chat_prompt(tokenizer, instruction, text, examples,
+                                          field=self.field) for text in texts]
+        header = "" if instruction == INSTRUCTION else f"{instruction}\n\n"
+        cue = self.cue_for(classes)
+        return [prompting.completion_prompt(text, examples, self.field, cue, header)
                 for text in texts]
+
+    def answers(self, tokenizer: PreTrainedTokenizerBase, classes: Sequence[str]) -> list[int]:
+        """Return the token id of each label word where the family's prompts end."""
+        after = None if self.template == "chat" else f"{self.cue_for(classes)}:"
+        return answer_ids(tokenizer, classes, after)
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:
         """Return prompt + answer token as input ids; the loss sees the answer token only."""
-        answers = answer_ids(tokenizer, task.classes)
+        answers = self.answers(tokenizer, task.classes)
         rows = {"input_ids": [], "attention_mask": [], "labels": []}
         for prompt, label in zip(self.prompts(tokenizer, data["text"], classes=task.classes),
                                  data["label"],
@@ -183,7 +208,7 @@ class CausalLM(TaskFamily):
         `uncalibrated_answer_share` say what the raw scores gave. Each turn of a prompt may
         take `config.max_length` tokens.
         """
-        answers = answer_ids(tokenizer, task.classes)
+        answers = self.answers(tokenizer, task.classes)
         prompts = self.prompts(tokenizer, test["text"], examples, task.classes)
         reference = self.prompts(tokenizer, calibration, examples, task.classes)
         max_length = config.max_length * (len(examples) + 1)

@@ -1,4 +1,4 @@
-"""Prompts of a decoder LLM: chat template, label-word scores, calibration."""
+"""Prompts of a decoder LLM: plain-text and chat prompts, label-word scores, calibration."""
 
 from __future__ import annotations
 
@@ -34,21 +34,37 @@ def _encode(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def label_token_ids(tokenizer, words: Sequence[str]) -> list[int]:
-    """Return the token id of each label word as it follows the assistant header.
+def completion_prompt(text: str, examples: Sequence[tuple[str, str]] = (),
+                      field: str = "Review", cue: str = "Sentiment", header: str = "") -> str:
+    """Return the plain-text prompt "{field}: {text}\n{cue}:" after k answered examples.
 
-    The template writes an answer right after "assistant\\n", so a word is scored by the token
-    the model would generate first there; a word that is several tokens there is refused.
+    No chat template: the prompt reads like a labelled list, each example as "{field}: {text}"
+    and "{cue}: {label word}" followed by a blank line, so the next token is the answer word
+    (after a space). `header` (an instruction, the list of labels) comes first.
     """
-    header = tokenizer.apply_chat_template([{"role": "user", "content": "?"}],
-                                           add_generation_prompt=True, tokenize=False)
-    start = _encode(tokenizer, header)
+    shown = "".join(f"{field}: {t}\n{cue}: {answer}\n\n" for t, answer in examples)
+    return f"{header}{shown}{field}: {text}\n{cue}:"
+
+
+def label_token_ids(tokenizer, words: Sequence[str], after: str | None = None) -> list[int]:
+    """Return the token id of each label word as it follows `after`.
+
+    `after` is how the prompts end: by default the chat template's assistant header, where an
+    answer starts right after "assistant\\n"; after a cue such as "Sentiment:" the word follows
+    a space. A word is scored by the token the model would generate first there; a word that is
+    several tokens there is refused.
+    """
+    if after is None:
+        after = tokenizer.apply_chat_template([{"role": "user", "content": "?"}],
+                                              add_generation_prompt=True, tokenize=False)
+    space = "" if after[-1:].isspace() else " "
+    start = _encode(tokenizer, after)
     ids = []
     for word in words:
-        full = _encode(tokenizer, header + word)
+        full = _encode(tokenizer, after + space + word)
         pieces = tokenizer.convert_ids_to_tokens(full[len(start):])
         if full[:len(start)] != start or len(pieces) != 1:
-            raise InputError(f"label word {word!r} is not one token after the assistant header "
+            raise InputError(f"label word {word!r} is not one token after {after[-20:]!r} "
                              f"(pieces: {pieces}); choose single-token label words, "
                              f"e.g. 'positive'/'negative'")
         ids.append(full[-1])

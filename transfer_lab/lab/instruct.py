@@ -85,7 +85,7 @@ def instruction(name: str) -> Instruction:
 def family(name: str, **options) -> CausalLM:
     """Return the causal family that asks task `name` its own instruction (LoRA by default)."""
     entry = instruction(name)
-    return CausalLM(instruction=entry.question, field=entry.field, **options)
+    return CausalLM(template="chat", instruction=entry.question, field=entry.field, **options)
 
 
 def task(name: str) -> Task:
