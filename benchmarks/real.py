@@ -1,7 +1,7 @@
 """Real review sentences: the results file of the book's real-data thread (DESIGN.md §8).
 
     python -m benchmarks.real                       # every part (hours on 2 cores: below)
-    python -m benchmarks.real --part matrix         # one part (curve, matrix or decoder)
+    python -m benchmarks.real --part matrix         # one part (curve, matrix, selection, decoder)
     python -m benchmarks.real --part curve --seeds 1
 
 On the UCI sentences (`product_sentences`, `film_sentences`, `restaurant_sentences`: 500 fixed
@@ -17,6 +17,10 @@ test sentences each, every arm scored on all 500), with the package's default re
   domain alone (its whole training pool, the rows θ_S saw) and scored on the target's test
   sentences (`bow_source`, DESIGN.md §4: "a bag-of-words model trained on the source domain
   alone reached 0.79 on the target"), which costs seconds.
+- `selection`: what a practitioner can measure before fine-tuning, for each target and each
+  candidate start (MiniLM's own weights, each other domain's θ_S from `matrix`): LogME of its
+  frozen features on the 64 labelled rows each seed draws, and each source's vocabulary
+  overlap with the target (`lab.transferability`); chapter 7 ranks them against `matrix`.
 - `decoder`: SmolLM2 on film_sentences: zero_shot, few_shot and pretrained (LoRA fine-tuned) at
   64 and 256 labels, beside MiniLM's pretrained arm at the same budgets (read from `curve` when
   it ran the same seeds, else run), with each arm's seconds per run.
@@ -57,7 +61,7 @@ CURVE_ARMS = ["bow", "scratch", "pretrained", "transfer"]
 CURVE_PAIRS = [("transfer", "pretrained"), ("pretrained", "scratch")]  # paired by seed
 DECODER_ARMS = ["zero_shot", "few_shot", "pretrained"]
 TEST = 500  # every test sentence of a domain (sentences.TEST_SIZE)
-PARTS = ("curve", "matrix", "decoder")
+PARTS = ("curve", "matrix", "selection", "decoder")
 CONFIG = None  # the recipe of every fine-tuned arm: None, the family's default (tests shrink it)
 
 
@@ -154,6 +158,41 @@ def matrix(seeds: int = SEEDS, keep=lambda part: None) -> dict:
     return out
 
 
+def selection(seeds: int = SEEDS, keep=lambda part: None) -> dict:
+    """Score each candidate start of each target before any fine-tuning: LogME of its frozen
+    features on the target's 64 labelled rows of each seed (the rows `matrix` trains on), for
+    MiniLM's own weights (`pretrained`) and each other domain's θ_S, and the vocabulary overlap
+    of each source's training pool with the target's; `keep` is called after each target."""
+    import transfer_lab as tl
+    from transfer_lab.data.tasks import get_task
+    from transfer_lab.lab.strategies import features
+    from transfer_lab.lab.transferability import domain_overlap, logme
+
+    out = {}
+    for target in DOMAINS:
+        task = get_task(f"{target}_sentences")
+        starts = {"pretrained": None} | {
+            f"from_{d}": tl.pretrain_source(f"{d}_sentences", "minilm", "supervised")
+            for d in DOMAINS if d != target}
+        cells = {}
+        for arm, theta in starts.items():
+            scores = []
+            for seed in range(seeds):
+                rows = task.load("train", MATRIX_LABELS, seed)
+                scores.append(logme(features(theta, rows["text"], model="minilm"),
+                                    rows["label"]))
+            cells[arm] = {"logme": scores}
+            if theta is not None:
+                cells[arm]["overlap"] = domain_overlap(f"{arm[5:]}_sentences", task.name)
+        out[target] = cells
+        print(f"  {target}: " + ", ".join(
+            f"{arm} LogME {sum(c['logme']) / len(c['logme']):.3f}"
+            + (f", overlap {c['overlap']:.3f}" if "overlap" in c else "")
+            for arm, c in cells.items()), flush=True)
+        keep(out)
+    return out
+
+
 def decoder(seeds: int = SEEDS, keep=lambda part: None, curve_done: dict | None = None) -> dict:
     """Run SmolLM2's zero_shot, few_shot and LoRA-fine-tuned pretrained arms on film_sentences at
     64 and 256 labels, beside MiniLM's pretrained arm at the same budget (from `curve_done` where
@@ -196,7 +235,8 @@ def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
     done = json.loads(path.read_text()).get("parts", {}) if path.exists() else {}
 
     def keep(part: str, value: dict, complete: bool = False, seconds: float | None = None):
-        done[part] = {"complete": complete, "seeds": seeds, "seconds": seconds, **value}
+        done[part] = {"complete": complete, "seeds": seeds, "seconds": seconds,
+                      "date": time.strftime("%Y-%m-%d %H:%M"), **value}
         save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
                       "parts": done}, quiet=True)
 
@@ -207,7 +247,7 @@ def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
         if part == "decoder":
             value = decoder(seeds, store, (done.get("curve") or {}).get("results"))
         else:
-            value = {"curve": curve, "matrix": matrix}[part](seeds, store)
+            value = {"curve": curve, "matrix": matrix, "selection": selection}[part](seeds, store)
         keep(part, {"results": value}, complete=True, seconds=time.perf_counter() - start)
         print(f"  {part}: {time.perf_counter() - start:.0f} s", flush=True)
     save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "parts": done})

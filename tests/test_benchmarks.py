@@ -156,11 +156,11 @@ def test_real_benchmark_saves_a_part_as_strict_json_with_its_cis(tmp_path, monke
         lab_real.matrix(results)
 
 
-def test_real_results_refuse_a_missing_or_cut_short_file(tmp_path):
+def test_real_results_refuse_a_missing_file_or_a_cut_short_part(tmp_path):
     import json
 
     with pytest.raises(ValueError, match="python -m benchmarks.real"):
         lab_real.load(tmp_path / "real.json")
     (tmp_path / "real.json").write_text(json.dumps({"parts": {"matrix": {"complete": False}}}))
-    with pytest.raises(ValueError, match="cut short.*--part matrix"):
-        lab_real.load(tmp_path / "real.json")
+    with pytest.raises(ValueError, match="cut-short 'matrix' part.*--part matrix"):
+        lab_real.matrix(lab_real.load(tmp_path / "real.json"))

@@ -20,31 +20,30 @@ RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "real
 
 
 def load(path: str | Path = RESULTS) -> dict:
-    """Return the results file's parts; a missing file or part is one error naming the command."""
+    """Return the results file; a missing one is one error naming the command."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"no real-data results at {path}; run: python -m benchmarks.real")
-    results = json.loads(path.read_text())
-    for name, part in results["parts"].items():
-        if not part.get("complete"):
-            raise InputError(f"the {name!r} part of {path} was cut short; run: "
-                             f"python -m benchmarks.real --part {name}")
-    return results
+    return json.loads(path.read_text())
 
 
 def _part(results: dict, name: str) -> dict:
-    """Return one part's results, or one error naming the command that writes it."""
-    if name not in results["parts"]:
-        raise InputError(f"real.json has no {name!r} part; run: "
+    """Return one part's results, or one error naming the command that writes it (a part
+    missing or cut short)."""
+    part = results["parts"].get(name)
+    if part is None or not part.get("complete"):
+        state = "no" if part is None else "a cut-short"
+        raise InputError(f"real.json has {state} {name!r} part; run: "
                          f"python -m benchmarks.real --part {name}")
-    return results["parts"][name]
+    return part
 
 
 def provenance(results: dict, name: str) -> str:
     """Return where a part's numbers come from: command, date, seeds, test sentences, time."""
     part = _part(results, name)
     first = next(iter(part["results"].values()))
-    return (f"python -m benchmarks.real --part {name} ({results['date']}, {part['seeds']} seeds, "
+    date = part.get("date", results["date"])  # the part's own date; older files: the file's
+    return (f"python -m benchmarks.real --part {name} ({date}, {part['seeds']} seeds, "
             f"{first['test_examples']} test sentences, {part['seconds'] / 60:.0f} min on "
             f"{results['machine']['cores']} cores)")
 
@@ -97,4 +96,20 @@ def decoder(results: dict) -> pd.DataFrame:
         minilm = c["minilm_pretrained"]
         rows.append({"labels": int(labels), "model": "minilm", "arm": "pretrained",
                      **_cell(minilm["score"]), "seconds": minilm["seconds_per_run"]})
+    return pd.DataFrame(rows)
+
+
+def selection(results: dict) -> pd.DataFrame:
+    """Return each target's candidate starts (`pretrained`: MiniLM's own weights; a source
+    domain: its θ_S) with what is known before fine-tuning (`logme`, the mean over seeds of
+    LogME on the 64 labelled rows; `overlap`, the source's vocabulary overlap) beside what
+    fine-tuning then measured (`accuracy`, from the matrix)."""
+    measured = _part(results, "matrix")["results"]
+    rows = []
+    for target, cells in _part(results, "selection")["results"].items():
+        for arm, cell in cells.items():
+            rows.append({"target": target, "start": arm.removeprefix("from_"),
+                         "logme": sum(cell["logme"]) / len(cell["logme"]),
+                         "overlap": cell.get("overlap"),
+                         "accuracy": measured[target]["summary"][arm]["score"]["mean"]})
     return pd.DataFrame(rows)
