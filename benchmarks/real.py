@@ -254,6 +254,38 @@ def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
     return done
 
 
+def report() -> str:
+    """Return the stored parts as markdown tables (accuracy %, mean [95 % CI] over seeds)."""
+    from transfer_lab.lab import real
+
+    results = real.load(RESULTS / "real.json")
+    pct = lambda r: (f"{100 * r['mean']:.1f}" if r["lo"] is None  # noqa: E731
+                     else f"{100 * r['mean']:.1f} [{100 * r['lo']:.1f}, {100 * r['hi']:.1f}]")
+    out = []
+
+    def table(title: str, frame, index: str, columns: str, part: str) -> None:
+        wide = frame.assign(cell=frame.apply(pct, axis=1)).pivot(index=index, columns=columns,
+                                                                   values="cell")
+        out.extend([f"### {title}", f"`{real.provenance(results, part)}`", "",
+                    wide.to_markdown(), ""])
+
+    parts = results["parts"]
+    if parts.get("curve", {}).get("complete"):
+        table("Film sentences, MiniLM arms", real.curve(results), "labels", "arm", "curve")
+        table("Paired differences (points)", real.curve_gains(results), "labels", "difference",
+              "curve")
+    if parts.get("matrix", {}).get("complete"):
+        m = real.matrix(results)
+        gains = m.rename(columns={"gain_mean": "mean", "gain_lo": "lo", "gain_hi": "hi"})
+        table("Transfer − pretrained at 64 labels (points; rows: source)", gains, "source",
+              "target", "matrix")
+    if parts.get("decoder", {}).get("complete"):
+        d = real.decoder(results)
+        table("Film sentences: SmolLM2 and MiniLM", d.assign(arm=d["model"] + " " + d["arm"]),
+              "labels", "arm", "decoder")
+    return "\n".join(out)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Return the command line's parts and seeds."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real", description=__doc__
@@ -261,10 +293,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--part", action="append", choices=PARTS,
                         help="a part to run (again); repeat for several (default: all)")
     parser.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds (default {SEEDS})")
+    parser.add_argument("--report", action="store_true",
+                        help="print the stored results as markdown tables and stop")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse(sys.argv[1:])
+    if args.report:
+        sys.exit(print(report()))
     main(tuple(args.part or PARTS), args.seeds,
          " ".join(["python -m benchmarks.real", *sys.argv[1:]]))
