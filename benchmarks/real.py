@@ -227,16 +227,21 @@ def decoder(seeds: int = SEEDS, keep=lambda part: None, curve_done: dict | None 
 
 def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
          command: str = "python -m benchmarks.real") -> dict:
-    """Run the parts, printing a line per comparison, and save real.json after each one."""
+    """Run the parts, printing a line per comparison, and save real.json after each one (each
+    part with its own command and date, the file's other parts kept)."""
     import transfer_lab as tl
 
     tl.quiet()
     path = RESULTS / "real.json"
-    done = json.loads(path.read_text()).get("parts", {}) if path.exists() else {}
+
+    def stored() -> dict:
+        return json.loads(path.read_text()).get("parts", {}) if path.exists() else {}
 
     def keep(part: str, value: dict, complete: bool = False, seconds: float | None = None):
-        done[part] = {"complete": complete, "seeds": seeds, "seconds": seconds,
-                      "date": time.strftime("%Y-%m-%d %H:%M"), **value}
+        # the file as it stands now, this part replaced: parts run at once keep each other's
+        done = stored() | {part: {"complete": complete, "seeds": seeds, "seconds": seconds,
+                                  "command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
+                                  **value}}
         save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
                       "parts": done}, quiet=True)
 
@@ -245,12 +250,13 @@ def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
         start = time.perf_counter()
         store = lambda value, part=part: keep(part, {"results": value})  # noqa: E731
         if part == "decoder":
-            value = decoder(seeds, store, (done.get("curve") or {}).get("results"))
+            value = decoder(seeds, store, (stored().get("curve") or {}).get("results"))
         else:
             value = {"curve": curve, "matrix": matrix, "selection": selection}[part](seeds, store)
         keep(part, {"results": value}, complete=True, seconds=time.perf_counter() - start)
         print(f"  {part}: {time.perf_counter() - start:.0f} s", flush=True)
-    save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "parts": done})
+    print(f"wrote {path}")
+    done = stored()
     return done
 
 

@@ -43,7 +43,8 @@ def provenance(results: dict, name: str) -> str:
     part = _part(results, name)
     first = next(iter(part["results"].values()))
     date = part.get("date", results["date"])  # the part's own date; older files: the file's
-    return (f"python -m benchmarks.real --part {name} ({date}; seeds: {part['seeds']}; "
+    command = part.get("command", f"python -m benchmarks.real --part {name}")
+    return (f"{command} ({date}; seeds: {part['seeds']}; "
             f"test sentences: {first['test_examples']}; {part['seconds'] / 60:.0f} min on "
             f"{results['machine']['cores']} cores)")
 
