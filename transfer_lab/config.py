@@ -12,7 +12,8 @@ PROFILES = ("quick", "full")
 INITS = ("supervised", "mlm", "pretrained")  # how θ_S is made (`pipeline.pretrain_source`)
 # each task family's headline metric (`families.get_family(name).metric`), readable without torch
 METRICS = {"classification": "accuracy", "token_classification": "f1", "extractive_qa": "f1",
-           "seq2seq": "bleu", "causal_lm": "accuracy"}
+           "seq2seq": "bleu", "causal_lm": "accuracy", "generation": "bleu",
+           "generative_qa": "f1"}
 
 
 @dataclass

@@ -6,15 +6,17 @@ from transfer_lab import validate
 from transfer_lab.families.base import EvaluateFn, TaskFamily
 from transfer_lab.families.causal import CausalLM
 from transfer_lab.families.classification import Classification, classification_metric
+from transfer_lab.families.generation import Generation, GenerativeQA
 from transfer_lab.families.seq2seq import Seq2Seq
 from transfer_lab.families.spans import ExtractiveQA
 from transfer_lab.families.tokens import TokenClassification
 
 FAMILIES: dict[str, TaskFamily] = {
     f.name: f for f in (Classification(), TokenClassification(), ExtractiveQA(), Seq2Seq(),
-                        CausalLM())}
+                        CausalLM(), Generation(), GenerativeQA())}
 # The family that runs a task family's tasks on a decoder LLM (SmolLM2)
-ON_DECODER = {"classification": "causal_lm"}
+ON_DECODER = {"classification": "causal_lm", "seq2seq": "generation",
+              "extractive_qa": "generative_qa"}
 
 
 def register_family(family: TaskFamily) -> TaskFamily:
