@@ -1,6 +1,6 @@
 """How SmolLM2 is asked and tuned on real text: the decoder recipe, chosen on validation.
 
-    python -m benchmarks.decoder_recipe                 # both parts (≈ 15 min on 2 cores)
+    python -m benchmarks.decoder_recipe                 # both parts (≈ 15 min on a quiet machine)
     python -m benchmarks.decoder_recipe --part prompts
 
 The family's first recipe (a chat-template question, LoRA at lr 2e-3) was chosen on the
@@ -13,7 +13,8 @@ every row comes from a domain's training pool (`data/sentences.py`), drawn with 
   with the family's question; the plain completion "Review: …\\nSentiment:"), 0 and 4 examples,
   raw and calibrated: accuracy of each on the validation sentences.
 - `lora`: film sentences, the pretrained SmolLM2 fine-tuned with LoRA (r = 8 on q, k, v, o) in
-  the chosen template on the first 64 or 256 rows of the draw; validation: the next rows of the
+  the chosen template on the first 64 rows of the draw (the decoder table's budget; 256 labels
+  take the same recipe); validation: the next rows of the
   pool, up to 200. Learning rate × epochs: accuracy and seconds of each.
 
 The results file (benchmarks/results/decoder_recipe.json) keeps every cell, the command and
@@ -31,7 +32,7 @@ from .common import save
 DOMAINS = ("product", "film", "restaurant")
 VALIDATION, EXAMPLE_ROWS, CALIBRATION = 200, 64, 32
 TEMPLATES, SHOTS = ("chat", "completion"), (0, 4)
-BUDGETS, LRS, EPOCHS = (64, 256), (5e-4, 2e-3), (2, 4)
+BUDGETS, LRS, EPOCHS = (64,), (5e-4, 2e-3), (2, 4)  # 64: the budget of the decoder table
 
 
 def pool(domain: str):

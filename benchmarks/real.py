@@ -28,8 +28,10 @@ test sentences each, every arm scored on all 500), with the package's default re
 Each comparison is kept compactly (its `Comparison.to_dict()` without the training curves: the
 summary, the paired differences, and per run its seed, score and seconds), scores as fractions
 (accuracy in [0, 1]). The file (benchmarks/results/real.json: the command, the date, the
-machine's facts) is written after every comparison; a part that was cut short is marked
-`complete: false` and `--part` runs it again whole, keeping the other parts.
+machine's facts) is written after every comparison, each part with its own command, date and
+seconds; a part is `complete` once it holds every cell (budget or target). `--part` runs a part
+again, `--target` only some targets of `matrix` or `selection` (their cells merge with the
+stored ones: two targets can run at once, one thread each), and the file's other parts stay.
 
 Time on this machine's 2 cores, estimated from timed calls made while the book executed beside
 them (load ≈ 6): a MiniLM step (batch 16) took ≈ 8.7 s and a run's load and scoring of 500
@@ -62,6 +64,9 @@ CURVE_PAIRS = [("transfer", "pretrained"), ("pretrained", "scratch")]  # paired 
 DECODER_ARMS = ["zero_shot", "few_shot", "pretrained"]
 TEST = 500  # every test sentence of a domain (sentences.TEST_SIZE)
 PARTS = ("curve", "matrix", "selection", "decoder")
+# the cells a part holds when complete: budgets or target domains
+EXPECTED = {"curve": [str(n) for n in BUDGETS], "matrix": DOMAINS, "selection": DOMAINS,
+            "decoder": [str(n) for n in DECODER_BUDGETS]}
 CONFIG = None  # the recipe of every fine-tuned arm: None, the family's default (tests shrink it)
 
 
@@ -133,13 +138,13 @@ def bow_source(source: str, target: str, seeds: int) -> dict:
             "test_examples": len(test), "mean": cell["mean"], "ci95": cell["ci95"], "runs": rows}
 
 
-def matrix(seeds: int = SEEDS, keep=lambda part: None) -> dict:
+def matrix(seeds: int = SEEDS, keep=lambda part: None, targets=DOMAINS) -> dict:
     """Run each target domain at 64 labels: bow, pretrained and transfer from each other domain;
     `keep` is called with the part so far after each target."""
     import transfer_lab as tl
 
     out = {}
-    for target in DOMAINS:
+    for target in targets:
         sources = [d for d in DOMAINS if d != target]
         thetas = {f"from_{d}": tl.pretrain_source(f"{d}_sentences", "minilm", "supervised")
                   for d in sources}
@@ -158,7 +163,7 @@ def matrix(seeds: int = SEEDS, keep=lambda part: None) -> dict:
     return out
 
 
-def selection(seeds: int = SEEDS, keep=lambda part: None) -> dict:
+def selection(seeds: int = SEEDS, keep=lambda part: None, targets=DOMAINS) -> dict:
     """Score each candidate start of each target before any fine-tuning: LogME of its frozen
     features on the target's 64 labelled rows of each seed (the rows `matrix` trains on), for
     MiniLM's own weights (`pretrained`) and each other domain's θ_S, and the vocabulary overlap
@@ -169,7 +174,7 @@ def selection(seeds: int = SEEDS, keep=lambda part: None) -> dict:
     from transfer_lab.lab.transferability import domain_overlap, logme
 
     out = {}
-    for target in DOMAINS:
+    for target in targets:
         task = get_task(f"{target}_sentences")
         starts = {"pretrained": None} | {
             f"from_{d}": tl.pretrain_source(f"{d}_sentences", "minilm", "supervised")
@@ -226,7 +231,7 @@ def decoder(seeds: int = SEEDS, keep=lambda part: None, curve_done: dict | None 
 
 
 def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
-         command: str = "python -m benchmarks.real") -> dict:
+         command: str = "python -m benchmarks.real", targets: tuple[str, ...] = DOMAINS) -> dict:
     """Run the parts, printing a line per comparison, and save real.json after each one (each
     part with its own command and date, the file's other parts kept)."""
     import transfer_lab as tl
@@ -237,23 +242,32 @@ def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
     def stored() -> dict:
         return json.loads(path.read_text()).get("parts", {}) if path.exists() else {}
 
-    def keep(part: str, value: dict, complete: bool = False, seconds: float | None = None):
-        # the file as it stands now, this part replaced: parts run at once keep each other's
+    def keep(part: str, results: dict, seconds: float | None = None):
+        # the file as it stands now, this part's results merged in (a run of some targets adds
+        # to the others'; parts run at once keep each other's); complete once every cell is in
+        before = stored().get(part, {})
+        if before.get("seeds") == seeds:  # seconds: this run's added to the stored cells'
+            results = before.get("results", {}) | results
+            seconds = before.get("seconds") if seconds is None else (
+                (before.get("seconds") or 0) + seconds)
+        complete = set(EXPECTED[part]) <= set(results)
         done = stored() | {part: {"complete": complete, "seeds": seeds, "seconds": seconds,
                                   "command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
-                                  **value}}
+                                  "results": results}}
         save("real", {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
                       "parts": done}, quiet=True)
 
     for part in parts:
         print(f"{part}:", flush=True)
         start = time.perf_counter()
-        store = lambda value, part=part: keep(part, {"results": value})  # noqa: E731
+        store = lambda value, part=part: keep(part, value)  # noqa: E731
         if part == "decoder":
             value = decoder(seeds, store, (stored().get("curve") or {}).get("results"))
+        elif part == "curve":
+            value = curve(seeds, store)
         else:
-            value = {"curve": curve, "matrix": matrix, "selection": selection}[part](seeds, store)
-        keep(part, {"results": value}, complete=True, seconds=time.perf_counter() - start)
+            value = {"matrix": matrix, "selection": selection}[part](seeds, store, targets)
+        keep(part, value, seconds=time.perf_counter() - start)
         print(f"  {part}: {time.perf_counter() - start:.0f} s", flush=True)
     print(f"wrote {path}")
     done = stored()
@@ -299,6 +313,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--part", action="append", choices=PARTS,
                         help="a part to run (again); repeat for several (default: all)")
     parser.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds (default {SEEDS})")
+    parser.add_argument("--target", action="append", choices=DOMAINS,
+                        help="matrix and selection: a target domain to run (again); repeat for "
+                             "several (default: all); the others' stored cells are kept")
     parser.add_argument("--report", action="store_true",
                         help="print the stored results as markdown tables and stop")
     return parser.parse_args(argv)
@@ -308,5 +325,5 @@ if __name__ == "__main__":
     args = parse(sys.argv[1:])
     if args.report:
         sys.exit(print(report()))
-    main(tuple(args.part or PARTS), args.seeds,
-         " ".join(["python -m benchmarks.real", *sys.argv[1:]]))
+    main(tuple(args.part or PARTS), args.seeds, targets=tuple(args.target or DOMAINS),
+         command=" ".join(["python -m benchmarks.real", *sys.argv[1:]]))

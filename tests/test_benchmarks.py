@@ -150,7 +150,8 @@ def test_real_benchmark_saves_a_part_as_strict_json_with_its_cis(tmp_path, monke
     assert set(table["arm"]) == {"bow", "pretrained"} and set(table["labels"]) == {4}
     bow = table.set_index("arm").loc["bow"]
     assert bow["mean"] == cell["summary"]["bow"]["score"]["mean"] and bow["lo"] <= bow["hi"]
-    assert lab_real.provenance(results, "curve").startswith("test (")  # the part's command
+    assert lab_real.provenance(results, "curve").startswith("python -m benchmarks.real --part "
+                                                            "curve (")
     assert "seeds: 2; test sentences: 8;" in lab_real.provenance(results, "curve")
     with pytest.raises(ValueError, match="no 'matrix' part.*--part matrix"):
         lab_real.matrix(results)

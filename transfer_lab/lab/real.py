@@ -39,12 +39,12 @@ def _part(results: dict, name: str) -> dict:
 
 
 def provenance(results: dict, name: str) -> str:
-    """Return where a part's numbers come from: command, date, seeds, test sentences, time."""
+    """Return where a part's numbers come from: the command that makes the whole part again,
+    its date, seeds, test sentences and time."""
     part = _part(results, name)
     first = next(iter(part["results"].values()))
     date = part.get("date", results["date"])  # the part's own date; older files: the file's
-    command = part.get("command", f"python -m benchmarks.real --part {name}")
-    return (f"{command} ({date}; seeds: {part['seeds']}; "
+    return (f"python -m benchmarks.real --part {name} ({date}; seeds: {part['seeds']}; "
             f"test sentences: {first['test_examples']}; {part['seconds'] / 60:.0f} min on "
             f"{results['machine']['cores']} cores)")
 
