@@ -266,6 +266,8 @@ def test_a_prompt_longer_than_the_context_is_cut_with_a_warning(task, tokenizer,
     with pytest.warns(UserWarning, match="1 of 2 prompts were longer than 504 tokens"):
         out = generate(model, tokenizer, [long, prompts(task, 1)[0]], Decoding(max_new_tokens=8))
     assert len(out) == 2 and all(isinstance(text, str) for text in out)
+    with pytest.raises(InputError, match="the text of row 1 of the prompts is empty"):
+        generate(model, tokenizer, ["English: x\nToy:", ""])
 
 
 # --- metrics and arms ---------------------------------------------------------------------

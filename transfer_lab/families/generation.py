@@ -103,9 +103,8 @@ def _encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     long = sum(len(ids) > max_length for ids in encoded)
     if long:
-        warnings.warn(f"{long} of {len(encoded)} prompts were longer than {max_length} tokens "
-                      "(the context less the tokens to generate); their middle was cut",
-                      stacklevel=3)
+        warnings.warn(f"{long} of {len(encoded)} prompts were longer than {max_length} tokens; "
+                      "their middle was cut", stacklevel=3)
     return [prompting.cut_middle(ids, max_length) for ids in encoded]
 
 
@@ -119,6 +118,7 @@ def generate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prompts
     prompt longer than `max_length` tokens (default: the model's context less
     `decoding.max_new_tokens`) loses its middle, with a warning.
     """
+    validate.texts(prompts, "the prompts")
     net = getattr(model, "module", model)  # a DistributedDataParallel wrapper has no generate
     context = net.config.max_position_embeddings - decoding.max_new_tokens
     encoded = _encode_prompts(tokenizer, prompts, min(max_length or context, context))
