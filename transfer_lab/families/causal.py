@@ -76,9 +76,9 @@ class AnswerCollator:
     the start of the user turn, ≈ 26 of ≈ 60 tokens of a film review's prompt) in the row once
     and each prompt's rest after it, with an attention mask that keeps the examples apart: the
     loss and its gradient are the padded batch's, with no padding (and, for chat prompts, a
-    SmolLM2 LoRA step in `fit` ≈ 30 % faster on a CPU). The LM head runs at two positions per example only (`logits_to_keep`: the last
-    prompt token, whose logits predict the answer, and the answer, labelled -100), not at every
-    position over a 49k-token vocabulary.
+    SmolLM2 LoRA step in `fit` ≈ 30 % faster on a CPU). The LM head runs at two positions per
+    example only (`logits_to_keep`: the last prompt token, whose logits predict the answer, and
+    the answer, labelled -100), not at every position over a 49k-token vocabulary.
     """
 
     def __call__(self, features: list[dict]) -> dict:
