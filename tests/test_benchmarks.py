@@ -165,3 +165,37 @@ def test_real_results_refuse_a_missing_file_or_a_cut_short_part(tmp_path):
     (tmp_path / "real.json").write_text(json.dumps({"parts": {"matrix": {"complete": False}}}))
     with pytest.raises(ValueError, match="cut-short 'matrix' part.*--part matrix"):
         lab_real.matrix(lab_real.load(tmp_path / "real.json"))
+
+
+def test_real_tables_pair_each_source_with_its_target():
+    def cell(mean, lo=None, hi=None):
+        return {"mean": mean, "ci95": [lo, hi]}
+
+    def target(pretrained, sources):
+        return {"test_examples": 8,
+                "summary": {"pretrained": {"score": cell(pretrained)}}
+                | {f"from_{s}": {"score": cell(v)} for s, v in sources.items()},
+                "paired": {f"from_{s}-pretrained": cell(v - pretrained, -0.1, 0.2)
+                           for s, v in sources.items()},
+                "bow_source": {f"from_{s}": {"mean": 0.7} for s in sources}}
+
+    part = {"complete": True, "seeds": 3, "seconds": 60.0, "results": {
+        "film": target(0.8, {"product": 0.85, "restaurant": 0.75}),
+        "product": target(0.9, {"film": 0.88})}}
+    selection = {"complete": True, "seeds": 3, "seconds": 1.0, "results": {
+        "film": {"pretrained": {"logme": [0.1, 0.3]},
+                 "from_product": {"logme": [0.5, 0.7], "overlap": 0.4},
+                 "from_restaurant": {"logme": [0.0, 0.0], "overlap": 0.3}}}}
+    results = {"date": "d", "machine": {"cores": 2},
+               "parts": {"matrix": part, "selection": selection}}
+    m = lab_real.matrix(results).set_index(["source", "target"])
+    assert m.loc[("product", "film"), "gain_mean"] == pytest.approx(0.05)
+    assert m.loc[("restaurant", "film"), "transfer"] == 0.75
+    assert m.loc[("film", "product"), "pretrained"] == 0.9 and len(m) == 3
+    s = lab_real.selection(results).set_index("start")
+    assert s.loc["product", "logme"] == pytest.approx(0.6) and s.loc["product", "accuracy"] == 0.85
+    assert s.loc["pretrained", "accuracy"] == 0.8 and s.loc["pretrained", "overlap"] != 0.4
+    assert s["overlap"].isna().tolist() == [True, False, False]  # no source, no overlap
+    assert lab_real.provenance(results, "matrix") == (
+        "python -m benchmarks.real --part matrix (d; seeds: 3; test sentences: 8; 1 min on "
+        "2 cores)")
