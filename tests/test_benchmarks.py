@@ -194,7 +194,7 @@ def test_real_tables_pair_each_source_with_its_target():
     assert m.loc[("film", "product"), "pretrained"] == 0.9 and len(m) == 3
     s = lab_real.selection(results).set_index("start")
     assert s.loc["product", "logme"] == pytest.approx(0.6) and s.loc["product", "accuracy"] == 0.85
-    assert s.loc["pretrained", "accuracy"] == 0.8 and s.loc["pretrained", "overlap"] != 0.4
+    assert s.loc["pretrained", "accuracy"] == 0.8
     assert s["overlap"].isna().tolist() == [True, False, False]  # no source, no overlap
     assert lab_real.provenance(results, "matrix") == (
         "python -m benchmarks.real --part matrix (d; seeds: 3; test sentences: 8; 1 min on "
