@@ -287,7 +287,7 @@ def report() -> str:
         wide = frame.assign(cell=frame.apply(pct, axis=1)).pivot(index=index, columns=columns,
                                                                    values="cell")
         out.extend([f"### {title}", f"`{real.provenance(results, part)}`", "",
-                    wide.to_markdown(), ""])
+                    wide.fillna("–").to_markdown(), ""])
 
     parts = results["parts"]
     if parts.get("curve", {}).get("complete"):
