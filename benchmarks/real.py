@@ -188,7 +188,8 @@ def selection(seeds: int = SEEDS, keep=lambda part: None, targets=DOMAINS) -> di
                                     rows["label"]))
             cells[arm] = {"logme": scores}
             if theta is not None:
-                cells[arm]["overlap"] = domain_overlap(f"{arm[5:]}_sentences", task.name)
+                cells[arm]["overlap"] = domain_overlap(f"{arm[5:]}_sentences", task.name,
+                                                       n=task.size)  # each whole pool
         out[target] = cells
         print(f"  {target}: " + ", ".join(
             f"{arm} LogME {sum(c['logme']) / len(c['logme']):.3f}"
