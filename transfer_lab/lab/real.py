@@ -40,13 +40,15 @@ def _part(results: dict, name: str) -> dict:
 
 def provenance(results: dict, name: str) -> str:
     """Return where a part's numbers come from: the command that makes the whole part again,
-    its date, seeds, test sentences and time."""
+    its date, seeds, test sentences (where it scores any) and time."""
     part = _part(results, name)
     first = next(iter(part["results"].values()))
     date = part.get("date", results["date"])  # the part's own date; older files: the file's
-    return (f"python -m benchmarks.real --part {name} ({date}; seeds: {part['seeds']}; "
-            f"test sentences: {first['test_examples']}; {part['seconds'] / 60:.0f} min on "
-            f"{results['machine']['cores']} cores)")
+    fields = [date, f"seeds: {part['seeds']}"]
+    if "test_examples" in first:  # `selection` scores no test sentence
+        fields.append(f"test sentences: {first['test_examples']}")
+    fields.append(f"{part['seconds'] / 60:.0f} min on {results['machine']['cores']} cores")
+    return f"python -m benchmarks.real --part {name} ({'; '.join(fields)})"
 
 
 def _cell(cell: dict) -> dict:
