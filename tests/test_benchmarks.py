@@ -197,5 +197,5 @@ def test_real_tables_pair_each_source_with_its_target():
     assert s.loc["pretrained", "accuracy"] == 0.8
     assert s["overlap"].isna().tolist() == [True, False, False]  # no source, no overlap
     assert lab_real.provenance(results, "matrix") == (
-        "python -m benchmarks.real --part matrix (d; seeds: 3; test sentences: 8; 1 min on "
-        "2 cores)")
+        "python -m benchmarks.real --part matrix (d; seeds: 3; test sentences: 8; 1 min of runs; "
+        "cores: 2)")

@@ -47,7 +47,7 @@ def provenance(results: dict, name: str) -> str:
     fields = [date, f"seeds: {part['seeds']}"]
     if "test_examples" in first:  # `selection` scores no test sentence
         fields.append(f"test sentences: {first['test_examples']}")
-    fields.append(f"{part['seconds'] / 60:.0f} min on {results['machine']['cores']} cores")
+    fields.append(f"{part['seconds'] / 60:.0f} min of runs; cores: {results['machine']['cores']}")
     return f"python -m benchmarks.real --part {name} ({'; '.join(fields)})"
 
 
