@@ -29,6 +29,25 @@ def theta_S_small() -> Path:
                               config=config)
 
 
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    """Return the real SmolLM2 tokenizer (from the cache if built, else from the GGUF file)."""
+    from transfer_lab.models import smollm2
+
+    return smollm2.load_smollm2_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_theta(tmp_path_factory, smollm2_tokenizer) -> Path:
+    """Return a folder holding a tiny random Llama and SmolLM2's tokenizer (a stand-in θ)."""
+    from transfer_lab.models import smollm2
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    smollm2.tiny_llama(smollm2_tokenizer).save_pretrained(folder)
+    smollm2_tokenizer.save_pretrained(folder)
+    return folder
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Run the notebooks first, the longest first (by benchmarks/results/book.json), so that in
     `make test` no worker starts a long chapter when the other is nearly done (book/conftest.py

@@ -32,18 +32,13 @@ PAIRS = [("the plot was dull .", "zura budahi"), ("a delightful film .", "kepopo
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    """Return the real SmolLM2 tokenizer (from the cache if built, else from the GGUF file)."""
-    return smollm2.load_smollm2_tokenizer()
+def tokenizer(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 @pytest.fixture(scope="module")
-def theta(tmp_path_factory, tokenizer):
-    """Return a folder holding a tiny random Llama and SmolLM2's tokenizer (a stand-in θ)."""
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    smollm2.tiny_llama(tokenizer).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def theta(tiny_llama_theta):
+    return tiny_llama_theta
 
 
 @pytest.fixture()

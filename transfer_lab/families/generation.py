@@ -34,7 +34,7 @@ from transfer_lab.data.tasks import Task
 from transfer_lab.families import prompting
 from transfer_lab.families.base import EvaluateFn, TaskFamily
 from transfer_lab.metrics import squad_metrics, translation_metrics
-from transfer_lab.models import get_backbone, model_config, smollm2
+from transfer_lab.models import smollm2
 from transfer_lab.validate import InputError
 
 # --- decoding ------------------------------------------------------------------------------
@@ -292,19 +292,13 @@ class Generation(TaskFamily):
 
         `lora_r=None` fine-tunes every weight instead.
         """
-        torch.manual_seed(seed)
-        if theta is None and not pretrained:
-            net = AutoModelForCausalLM.from_config(model_config(model))
-        else:
-            net = AutoModelForCausalLM.from_pretrained(str(theta or get_backbone(model).path()),
-                                                       dtype=torch.float32)
-        if self.lora_r is None:
-            return net
-        return smollm2.lora(net, r=self.lora_r, alpha=self.lora_alpha, target_modules=self.targets)
+        return smollm2.causal_lm(model, theta, seed=seed, pretrained=pretrained,
+                                 lora_r=self.lora_r, lora_alpha=self.lora_alpha,
+                                 targets=self.targets)
 
     def unwrap(self, net: torch.nn.Module) -> torch.nn.Module:
         """Return the model with its LoRA adapters merged in (what `save_pretrained` keeps)."""
-        return net.merge_and_unload() if hasattr(net, "merge_and_unload") else net
+        return smollm2.merged(net)
 
     def encode(self, data: Dataset, tokenizer: PreTrainedTokenizerBase, task: Task,
                max_length: int) -> Dataset:

@@ -139,6 +139,29 @@ def tiny_llama(tokenizer, seed: int = 0) -> LlamaForCausalLM:
         return LlamaForCausalLM(config).eval()
 
 
+def causal_lm(model: str, theta: str | Path | None = None, *, seed: int = 0,
+              pretrained: bool = False, lora_r: int | None = 8, lora_alpha: int = 16,
+              targets: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj")):
+    """Return a decoder LLM from θ (or the backbone's pretrained weights, or random) with LoRA
+    adapters of rank `lora_r` on `targets`, or (`lora_r=None`) every weight trainable."""
+    from transfer_lab.models import get_backbone, model_config
+
+    torch.manual_seed(seed)
+    if theta is None and not pretrained:
+        net = AutoModelForCausalLM.from_config(model_config(model))
+    else:
+        net = AutoModelForCausalLM.from_pretrained(str(theta or get_backbone(model).path()),
+                                                   dtype=torch.float32)
+    if lora_r is None:
+        return net
+    return lora(net, r=lora_r, alpha=lora_alpha, target_modules=targets)
+
+
+def merged(net: torch.nn.Module) -> torch.nn.Module:
+    """Return the model with its LoRA adapters merged in (a plain model is returned as is)."""
+    return net.merge_and_unload() if hasattr(net, "merge_and_unload") else net
+
+
 def lora(model, r: int = 8, alpha: int = 16, dropout: float = 0.0,
          target_modules: Sequence[str] = ("q_proj", "v_proj")):
     """Return `model` wrapped with LoRA adapters (peft); only the adapters are trainable.
