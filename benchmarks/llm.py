@@ -3,7 +3,7 @@
     python -m benchmarks.llm
 
 The model of the decoder chapter (LoRA r=8 on q/k/v/o, lr 5e-4, batch 8) learns film reviews in the
-causal family's encoding (chat prompt + answer token, the loss on the answer token alone, its
+causal family's chat encoding (chat prompt + answer token, the loss on the answer token alone, its
 collator that packs a batch into one row, the prompts' shared start once). Every arm trains the same
 weights (one load, copied, LoRA seeded) on the same batches in the same order (the Trainer gets
 fit's sampler) with the same optimizer (fused AdamW, weight decay 0.01), linear warmup schedule and
@@ -54,7 +54,10 @@ def encode(tokenizer, n: int):
     from transfer_lab.families.causal import CausalLM
 
     task = tl.get_task("film_sentiment")
-    return CausalLM().encode(task.load("train", n), tokenizer, task, max_length=128)
+    # the chat template (the family's prompt when these results were measured): its shared start
+    # (system message) is what packing computes once a batch
+    return CausalLM(template="chat").encode(task.load("train", n), tokenizer, task,
+                                            max_length=128)
 
 
 def collator(tokenizer):

@@ -64,10 +64,14 @@ CURVE_PAIRS = [("transfer", "pretrained"), ("pretrained", "scratch")]  # paired 
 DECODER_ARMS = ["zero_shot", "few_shot", "pretrained"]
 TEST = 500  # every test sentence of a domain (sentences.TEST_SIZE)
 PARTS = ("curve", "matrix", "selection", "decoder")
-# the cells a part holds when complete: budgets or target domains
-EXPECTED = {"curve": [str(n) for n in BUDGETS], "matrix": DOMAINS, "selection": DOMAINS,
-            "decoder": [str(n) for n in DECODER_BUDGETS]}
+
 CONFIG = None  # the recipe of every fine-tuned arm: None, the family's default (tests shrink it)
+
+
+def expected(part: str) -> list[str]:
+    """Return the cells a part holds when complete: its budgets or its target domains."""
+    budgets = {"curve": BUDGETS, "decoder": DECODER_BUDGETS}.get(part)
+    return [str(n) for n in budgets] if budgets else list(DOMAINS)
 
 
 def compact(c) -> dict:
@@ -251,7 +255,7 @@ def main(parts: tuple[str, ...] = PARTS, seeds: int = SEEDS,
             results = before.get("results", {}) | results
             seconds = before.get("seconds") if seconds is None else (
                 (before.get("seconds") or 0) + seconds)
-        complete = set(EXPECTED[part]) <= set(results)
+        complete = set(expected(part)) <= set(results)
         done = stored() | {part: {"complete": complete, "seeds": seeds, "seconds": seconds,
                                   "command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
                                   "results": results}}
