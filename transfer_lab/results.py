@@ -205,10 +205,13 @@ class Comparison:
     @classmethod
     def from_json(cls, path: str | Path) -> Comparison:
         """Read a comparison written by `to_json`."""
-        data = json.loads(Path(path).read_text())
-        for derived in ("metric", "summary", "differences"):
-            data.pop(derived, None)
-        return cls(**data)
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Comparison:
+        """Return the comparison of a `to_dict()` (what it derives is computed again)."""
+        derived = ("metric", "summary", "differences")
+        return cls(**{k: v for k, v in data.items() if k not in derived})
 
     def plot(self, path: str | Path | None = None, ax=None):
         """Plot the headline metric per arm (against epoch, or bars); save it if `path`."""
