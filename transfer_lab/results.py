@@ -156,8 +156,8 @@ class Comparison:
         kind = self.task_family
         start = (f"the pretrained {self.model}" if self.init == "pretrained"
                  else f"{self.source} ({self.model}, {self.init})")
-        title = (f"{self.target} from {start}, {self.labels} {kind.unit}, {self.seeds} seeds, "
-                 f"{self.test_examples} test")
+        title = (f"{self.target} from {start}; {kind.unit}: {self.labels}; seeds: {self.seeds}; "
+                 f"test examples: {self.test_examples}")
         digits = 3 if kind.points > 1 else 1
         width = max(16, *(len(a) + 2 for a in self.arms))
         lines = [title, f"{'arm':<{width}}" + "".join(f"{c:>18}" for c in kind.columns.values())]
