@@ -199,3 +199,57 @@ def test_real_tables_pair_each_source_with_its_target():
     assert lab_real.provenance(results, "matrix") == (
         "python -m benchmarks.real --part matrix (d; seeds: 3; test sentences: 8; 1 min of runs; "
         "cores: 2)")
+
+
+def _generation_results() -> dict:
+    """Return a generation.json as `python -m benchmarks.generation` writes it, in small."""
+    from benchmarks import generation
+    from transfer_lab.results import Comparison
+
+    rows = {arm: [{"seed": s, "score": b + s, "bleu": b + s, "chrf": 2 * b + s, "seconds": 1.0,
+                   "hypotheses": [f"{arm} {i}" for i in range(20)]} for s in range(3)]
+            for arm, b in (("zero_shot", 0.0), ("transfer", 40.0))}
+    c = Comparison("opus_books_en_fr", "toy_translation", "smollm2", "pretrained", 1000, 3,
+                   rows, "/somewhere/smollm2", {}, 5.0, 100, "generation")
+    runs = [{"lr": lr, "epochs": [{"epoch": e, "bleu": lr * 1e3 * e} for e in (1, 2)]}
+            for lr in (2e-3, 5e-3)]
+    cell = {"bleu": 1.0, "chrf": 2.0, "exact_match": 0.0, "seconds": 3.0, "shown": []}
+    part = {"command": "python -m benchmarks.generation --part translation", "date": "d",
+            "seeds": 3, "seconds": 120.0}
+    return {"machine": {"cores": 2}, "parts": {
+        "recipe": part | {"results": {"toy_translation": {
+            "runs": runs, "metric": "bleu", "chosen": {"lr": 5e-3, "epochs": 2}}}},
+        "translation": part | {"results": generation.table(c) | {"decodings": {
+            "LoRA/greedy": cell, "LoRA/beam 4": cell | {"bleu": 2.0}}}}}}
+
+
+def test_generation_results_come_back_as_the_comparison_that_was_run():
+    import json
+
+    from benchmarks import generation
+    from transfer_lab.lab import generation_results as gen
+
+    results = json.loads(json.dumps(_generation_results()))  # through JSON, as stored
+    c = gen.comparison(results, "translation")
+    assert c.family == "generation" and c.seeds == 3 and c.test_examples == 100
+    assert c.mean_std("transfer", "bleu")[0] == pytest.approx(41.0)
+    assert c.differences("bleu")["transfer-zero_shot"]["mean"] == pytest.approx(40.0)
+    assert c.arms["transfer"][0]["hypotheses"] == [f"transfer {i}" for i in
+                                                   range(generation.SHOWN)]
+    assert c.arms["transfer"][0]["chrf"] == 80.0
+    frame = gen.recipe(results, "toy_translation")
+    assert len(frame) == 4 and frame["bleu"].max() == pytest.approx(10.0)
+    assert gen.chosen(results, "toy_translation") == {"lr": 5e-3, "epochs": 2}
+    assert list(gen.decodings(results)["decoding"]) == ["greedy", "beam 4"]
+    assert gen.provenance(results, "translation") == (
+        "python -m benchmarks.generation --part translation (d; seeds: 3; test rows: 100; "
+        "2 min; cores: 2)")
+
+
+def test_generation_results_name_the_command_of_a_missing_part(tmp_path):
+    from transfer_lab.lab import generation_results as gen
+
+    with pytest.raises(ValueError, match="python -m benchmarks.generation"):
+        gen.load(tmp_path / "generation.json")
+    with pytest.raises(ValueError, match="--part qa"):
+        gen.comparison(_generation_results(), "qa")
