@@ -253,3 +253,18 @@ def test_generation_results_name_the_command_of_a_missing_part(tmp_path):
         gen.load(tmp_path / "generation.json")
     with pytest.raises(ValueError, match="--part qa"):
         gen.comparison(_generation_results(), "qa")
+
+
+def test_stored_results_come_from_the_repository_else_the_cache(tmp_path, monkeypatch):
+    from transfer_lab.lab import stored
+
+    assert stored.path("real.json") == stored.REPOSITORY / "real.json"
+    monkeypatch.setattr(stored, "REPOSITORY", tmp_path / "not-installed")  # as on Colab
+    monkeypatch.setenv("TRANSFER_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="offline: not fetched.*python -m benchmarks.world"):
+        stored.load("world.json")
+    cached = stored.cache_dir() / "results" / "world.json"
+    cached.parent.mkdir(parents=True)
+    cached.write_text('{"parts": {}}')
+    assert stored.load("world.json") == {"parts": {}}

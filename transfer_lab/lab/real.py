@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from transfer_lab.lab import stored
 from transfer_lab.validate import InputError
 
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "real.json"
+RESULTS = stored.REPOSITORY / "real.json"
 
 
-def load(path: str | Path = RESULTS) -> dict:
-    """Return the results file; a missing one is one error naming the command."""
+def load(path: str | Path | None = None) -> dict:
+    """Return the results file (default: the book's, `stored.path`); a missing one is one
+    error naming the command."""
+    if path is None:
+        return stored.load("real.json")
     path = Path(path)
     if not path.exists():
         raise InputError(f"no real-data results at {path}; run: python -m benchmarks.real")
