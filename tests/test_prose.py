@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "book/05_applications/sentiment.ipynb": {"95 %"},  # the level of the matrix's CIs
     "book/07b_strategies.ipynb": {"95 %"},  # the level of results.ci95, in the table's header
     "book/08_faq.ipynb": {"95 %"},  # the level of results.ci95, in a comment of the code
+    "book/appendix_measures.ipynb": {"95 %"},  # the level of every interval it explains
 }
 
 # Directives whose body is not prose (code, math, generated content); other directives
