@@ -115,26 +115,21 @@ def table(c) -> dict:
 
 def decodings(c, task: str) -> dict:
     """Return the scores and seconds of greedy, beam and sampling decoding of seed 0's LoRA
-    model and of seed 0's 4-shot prompt, on the comparison's test rows."""
+    model on the comparison's test rows."""
     from dataclasses import replace
-
-    from transformers import AutoModelForCausalLM
 
     from transfer_lab.data.tasks import get_task
     from transfer_lab.families.generation import DECODINGS, generate
-    from transfer_lab.models import get_backbone, load_tokenizer
+    from transfer_lab.models import load_tokenizer
 
     family, spec = _family(task), get_task(task)
     tokenizer = load_tokenizer("smollm2")
-    labels, n_test, _, _ = TASKS[task]
-    test, train = spec.load("test", n_test), spec.load("train", labels, 0)
+    test = spec.load("test", TASKS[task][1])
     references = family.references(test)
     longest = max(len(tokenizer(f" {r}")["input_ids"]) for refs in references for r in refs)
     settings = [("greedy", DECODINGS["greedy"]), ("beam 4", DECODINGS["beam"])] + [
         (f"sampling, seed {s}", replace(DECODINGS["sample"], seed=s)) for s in SAMPLING_SEEDS]
-    models = {"LoRA": (c.models["transfer"][0], []),
-              "4-shot": (AutoModelForCausalLM.from_pretrained(str(get_backbone(
-                  "smollm2").path())), family.shown(train, 0))}
+    models = {"LoRA": (c.models["transfer"][0], [])}
     out = {}
     for name, (model, examples) in models.items():
         prompts = family.prompts(spec, family.inputs(test), examples)
