@@ -365,10 +365,11 @@ class Generation(TaskFamily):
     def target_config(self, model: str) -> TrainConfig:
         """Return the recipe of target fine-tuning: LoRA at a high learning rate, four epochs.
 
-        Not tuned yet: on 64 toy-language pairs (seed 0, 32 steps) the loss still fell at the
-        end (8.7 → 1.4 per answer token) and the 100 test sentences scored BLEU 0.5, chrF 17.0.
+        Chosen on validation (`python -m benchmarks.generation --part recipe`): 1,000 toy pairs
+        of seed 0, lr 2e-3 and 5e-3 scored after each of four epochs on 100 validation pairs;
+        both reached BLEU 96.9 at epoch 4 (at epoch 2: 26.7 and 21.5).
         """
-        return TrainConfig(lr=2e-3, epochs=4, batch_size=8, warmup_ratio=0.1, max_length=128,
+        return TrainConfig(lr=5e-3, epochs=4, batch_size=8, warmup_ratio=0.1, max_length=128,
                            eval_every=0, group_by_length=True)
 
 
@@ -381,6 +382,15 @@ class GenerativeQA(Generation):
     columns = {"exact_match": "exact match", "f1": "F1"}
     unit = "labelled questions"
     source, target = "qa_people", "qa_orgs"
+
+    def target_config(self, model: str) -> TrainConfig:
+        """Return the recipe of target fine-tuning: LoRA, two epochs.
+
+        Chosen on validation (`python -m benchmarks.generation --part recipe`): 128 questions
+        of seed 0, lr 5e-4 and 2e-3 scored after each of four epochs on 100 validation
+        questions; 2e-3 reached F1 98.0 from epoch 2 on (5e-4: 94.0, then 95.0).
+        """
+        return super().target_config(model).replace(lr=2e-3, epochs=2)
 
     def names(self, task: Task) -> tuple[str, str]:
         """Return what the prompt calls the input and the answer: ("Context", "Answer")."""
