@@ -7,7 +7,6 @@ writes. `comparison` gives a part back as a `Comparison`; `recipe` and `decoding
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -20,14 +19,8 @@ RESULTS = stored.REPOSITORY / "generation.json"
 
 
 def load(path: str | Path | None = None) -> dict:
-    """Return the results file (default: the book's, `stored.path`); a missing one is one
-    error naming the command."""
-    if path is None:
-        return stored.load("generation.json")
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no generation results at {path}; run: python -m benchmarks.generation")
-    return json.loads(path.read_text())
+    """Return the results file: the book's (`stored.path`), or the one at `path`."""
+    return stored.load("generation.json", path)
 
 
 def _part(results: dict, name: str) -> dict:

@@ -9,7 +9,6 @@ beside them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -21,14 +20,8 @@ RESULTS = stored.REPOSITORY / "real.json"
 
 
 def load(path: str | Path | None = None) -> dict:
-    """Return the results file (default: the book's, `stored.path`); a missing one is one
-    error naming the command."""
-    if path is None:
-        return stored.load("real.json")
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no real-data results at {path}; run: python -m benchmarks.real")
-    return json.loads(path.read_text())
+    """Return the results file: the book's (`stored.path`), or the one at `path`."""
+    return stored.load("real.json", path)
 
 
 def _part(results: dict, name: str) -> dict:

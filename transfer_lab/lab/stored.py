@@ -45,6 +45,12 @@ def path(name: str) -> Path:
     return cached
 
 
-def load(name: str) -> dict:
-    """Return the stored results file `name` as a dict (see `path`)."""
-    return json.loads(path(name).read_text())
+def load(name: str, file: str | Path | None = None) -> dict:
+    """Return the stored results file `name` as a dict (see `path`), or the results `file`
+    given instead (a missing one is one error naming the benchmark that writes it)."""
+    if file is None:
+        return json.loads(path(name).read_text())
+    file = Path(file)
+    if not file.exists():
+        raise InputError(f"no results at {file}; run: python -m benchmarks.{Path(name).stem}")
+    return json.loads(file.read_text())
