@@ -129,7 +129,7 @@ def decodings(c, task: str) -> dict:
     longest = max(len(tokenizer(f" {r}")["input_ids"]) for refs in references for r in refs)
     settings = [("greedy", DECODINGS["greedy"]), ("beam 4", DECODINGS["beam"])] + [
         (f"sampling, seed {s}", replace(DECODINGS["sample"], seed=s)) for s in SAMPLING_SEEDS]
-    models = {"LoRA": (c.models["transfer"][0], [])}
+    models = {"LoRA": (c.models["pretrained"][0], [])}  # the LoRA-tuned pretrained LLM
     out = {}
     for name, (model, examples) in models.items():
         prompts = family.prompts(spec, family.inputs(test), examples)

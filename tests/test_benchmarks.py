@@ -208,7 +208,7 @@ def _generation_results() -> dict:
 
     rows = {arm: [{"seed": s, "score": b + s, "bleu": b + s, "chrf": 2 * b + s, "seconds": 1.0,
                    "hypotheses": [f"{arm} {i}" for i in range(20)]} for s in range(3)]
-            for arm, b in (("zero_shot", 0.0), ("transfer", 40.0))}
+            for arm, b in (("zero_shot", 0.0), ("pretrained", 40.0))}
     c = Comparison("opus_books_en_fr", "toy_translation", "smollm2", "pretrained", 1000, 3,
                    rows, "/somewhere/smollm2", {}, 5.0, 100, "generation")
     runs = [{"lr": lr, "epochs": [{"epoch": e, "bleu": lr * 1e3 * e} for e in (1, 2)]}
@@ -232,11 +232,11 @@ def test_generation_results_come_back_as_the_comparison_that_was_run():
     results = json.loads(json.dumps(_generation_results()))  # through JSON, as stored
     c = gen.comparison(results, "translation")
     assert c.family == "generation" and c.seeds == 3 and c.test_examples == 100
-    assert c.mean_std("transfer", "bleu")[0] == pytest.approx(41.0)
-    assert c.differences("bleu")["transfer-zero_shot"]["mean"] == pytest.approx(40.0)
-    assert c.arms["transfer"][0]["hypotheses"] == [f"transfer {i}" for i in
+    assert c.mean_std("pretrained", "bleu")[0] == pytest.approx(41.0)
+    assert c.differences("bleu")["pretrained-zero_shot"]["mean"] == pytest.approx(40.0)
+    assert c.arms["pretrained"][0]["hypotheses"] == [f"pretrained {i}" for i in
                                                    range(generation.SHOWN)]
-    assert c.arms["transfer"][0]["chrf"] == 80.0
+    assert c.arms["pretrained"][0]["chrf"] == 80.0
     frame = gen.recipe(results, "toy_translation")
     assert len(frame) == 4 and frame["bleu"].max() == pytest.approx(10.0)
     assert gen.chosen(results, "toy_translation") == {"lr": 5e-3, "epochs": 2}
