@@ -129,3 +129,19 @@ def test_a_nan_metric_fails_loudly_instead_of_writing_bad_json(tmp_path):
     with pytest.raises(ValueError, match="JSON compliant"):
         result.to_json(tmp_path / "results.json")
     assert not (tmp_path / "results.json").exists()
+
+
+def test_the_comparison_plot_keeps_its_legend_off_the_data(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = {arm: [{"seed": s, "score": b + s / 100, "accuracy": b + s / 100, "macro_f1": b,
+                   "train_loss": [1.0, 0.5 - b / 2], "curve": [{"epoch": 1}]} for s in range(3)]
+            for arm, b in (("scratch", 0.5), ("transfer", 0.9))}
+    c = Comparison("product_sentiment", "film_sentiment", "tiny", "supervised", 64, 3, rows)
+    fig = c.plot(tmp_path / "c.png")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        legend, data = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert legend.y1 <= data.y0, (legend, data)  # below the axes, over no bar or curve
+    assert (tmp_path / "c.png").stat().st_size > 0

@@ -33,13 +33,17 @@ def _axes(ax, figsize: tuple[float, float] = (6, 4)):
     return ax.figure, ax
 
 
-def finish(fig, path: str | Path | None = None, legend: Iterable = (), loc: str = "best"):
-    """Add a legend to each of `legend`'s axes, tighten the layout, save if `path`; return fig."""
+def finish(fig, path: str | Path | None = None, legend: Iterable = ()):
+    """Put a legend below each of `legend`'s axes (never over the data), tighten the layout,
+    save if `path`; return fig."""
     for ax in legend:
-        ax.legend(loc=loc, fontsize=9)
+        entries = len(ax.get_legend_handles_labels()[1])
+        if entries:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(2, entries),
+                      fontsize=9, frameon=False)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
 
 
@@ -89,7 +93,7 @@ def plot_comparison(result, path: str | Path | None = None, ax=None):
         ax.set(xlabel="epoch of target fine-tuning", ylabel=f"test {name}",
                title=f"{result.target}: {result.labels} {family.unit}, θ_S from "
                      f"{result.source}")
-        return finish(fig, path, [ax], loc="lower right")
+        return finish(fig, path, [ax])
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -118,4 +122,4 @@ def plot_comparison(result, path: str | Path | None = None, ax=None):
            ylabel=f"test score (0–{top})", ylim=(0, top),
            title=f"{result.target}: {result.labels} {family.unit}, "
                  f"{result.test_examples} test")
-    return finish(fig, path, legend, loc="upper left")
+    return finish(fig, path, legend)
