@@ -158,8 +158,9 @@ def main(parts: tuple[str, ...], seeds: int, command: str) -> dict:
         return json.loads(path.read_text())["parts"] if path.exists() else {}
 
     def keep(part: str, value: dict, start: float) -> None:
+        used = 1 if part == "recipe" else seeds  # the recipe runs seed 0 only
         save("generation", {"parts": stored() | {part: {
-            "command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "seeds": seeds,
+            "command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "seeds": used,
             "seconds": time.perf_counter() - start, "results": value}}}, quiet=True)
 
     for part in parts:
