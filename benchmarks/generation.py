@@ -13,12 +13,12 @@
 - `translation`: `tl.compare("toy_translation", model="smollm2")` with the chosen recipe, 3
   seeds, the 100 test sentences of 5.3: zero-shot, 4-shot and LoRA-tuned arms (BLEU, chrF,
   exact share), and the first test sentences' translations of seed 0. Then the decodings of
-  the LoRA model of seed 0 and of the 4-shot prompt: greedy, beam search (4 beams) and sampling
+  the LoRA model of seed 0: greedy, beam search (4 beams) and sampling
   (T = 0.7, top-p = 0.9, seeds 0 to 2), each with its scores and seconds.
 - `qa`: the same arms on qa_orgs (the 300 test questions and 128 questions per seed of 5.4).
 
 Results go to benchmarks/results/generation.json, each part with its command, date and seconds;
-chapters read them through `transfer_lab.lab.generation`.
+chapters read them through `transfer_lab.lab.generation_results`.
 """
 
 from __future__ import annotations
@@ -129,21 +129,17 @@ def decodings(c, task: str) -> dict:
     longest = max(len(tokenizer(f" {r}")["input_ids"]) for refs in references for r in refs)
     settings = [("greedy", DECODINGS["greedy"]), ("beam 4", DECODINGS["beam"])] + [
         (f"sampling, seed {s}", replace(DECODINGS["sample"], seed=s)) for s in SAMPLING_SEEDS]
-    models = {"LoRA": (c.models["pretrained"][0], [])}  # the LoRA-tuned pretrained LLM
+    model, prompts = c.models["pretrained"][0], family.prompts(spec, family.inputs(test))
     out = {}
-    for name, (model, examples) in models.items():
-        prompts = family.prompts(spec, family.inputs(test), examples)
-        for setting, decoding in settings:
-            decoding = replace(decoding, max_new_tokens=int(1.5 * longest) + 2)
-            start = time.perf_counter()
-            hypotheses = generate(model, tokenizer, prompts, decoding, max_length=128 * (
-                len(examples) + 1))
-            cell = {**family.score(hypotheses, references), "decoding": decoding.name,
-                    "seconds": time.perf_counter() - start, "shown": hypotheses[:SHOWN]}
-            out[f"{name}/{setting}"] = cell
-            print(f"  {name}, {setting}: BLEU {cell.get('bleu', float('nan')):.1f}, "
-                  f"chrF {cell.get('chrf', float('nan')):.1f} ({cell['seconds']:.0f} s)",
-                  flush=True)
+    for setting, decoding in settings:
+        decoding = replace(decoding, max_new_tokens=int(1.5 * longest) + 2)
+        start = time.perf_counter()
+        hypotheses = generate(model, tokenizer, prompts, decoding, max_length=128)
+        cell = {**family.score(hypotheses, references), "decoding": decoding.name,
+                "seconds": time.perf_counter() - start, "shown": hypotheses[:SHOWN]}
+        out[f"LoRA/{setting}"] = cell  # the LoRA-tuned pretrained LLM
+        print(f"  LoRA, {setting}: BLEU {cell['bleu']:.1f}, chrF {cell['chrf']:.1f} "
+              f"({cell['seconds']:.0f} s)", flush=True)
     return out
 
 

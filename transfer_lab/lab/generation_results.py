@@ -15,8 +15,6 @@ from transfer_lab.lab import stored
 from transfer_lab.results import Comparison
 from transfer_lab.validate import InputError
 
-RESULTS = stored.REPOSITORY / "generation.json"
-
 
 def load(path: str | Path | None = None) -> dict:
     """Return the results file: the book's (`stored.path`), or the one at `path`."""

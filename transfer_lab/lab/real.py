@@ -16,8 +16,6 @@ import pandas as pd
 from transfer_lab.lab import stored
 from transfer_lab.validate import InputError
 
-RESULTS = stored.REPOSITORY / "real.json"
-
 
 def load(path: str | Path | None = None) -> dict:
     """Return the results file: the book's (`stored.path`), or the one at `path`."""
