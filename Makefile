@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (see README):
-#   make book   build the rendered book into _build/html
+#   make book   build the rendered book: English in _build/html, Chinese in _build/html/zh
 #   make test   lint, unit tests, every notebook executed by nbval, the book built, browser check
 SHELL := /bin/bash
 VENV ?= .venv
@@ -19,7 +19,8 @@ THREADS = OMP_NUM_THREADS=$$(( $(NPROC) / $(JOBS) > 0 ? $(NPROC) / $(JOBS) : 1 )
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 300 \
 	-p no:cacheprovider
 
-.PHONY: install book test checks unit notebooks-test lint html execute bench clean-cache
+.PHONY: install book test checks unit notebooks-test lint html html-zh catalogs execute bench \
+	clean-cache
 
 install: $(STAMP)
 
@@ -36,11 +37,31 @@ book: install html
 
 html:
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
-	@echo "open _build/html/index.html"
+	$(MAKE) html-zh
+	@echo "open _build/html/index.html (English) or _build/html/zh/index.html (中文)"
+
+# The Chinese edition: the same notebooks and stored outputs, their prose from the catalogs in
+# book/locales/zh_CN/ (Sphinx's gettext route), built into _build/html/zh/.
+html-zh:
+	$(PY) scripts/zh_config.py _build/zh/_config.yml
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going --config _build/zh/_config.yml \
+		--path-output _build/zh
+	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
+
+# After changing English prose: extract its messages and merge them into the Chinese catalogs
+# (a changed message turns fuzzy, a new one empty; tests/test_i18n.py names each until it is
+# translated again). The glossary page is written from book/terms.yml first.
+catalogs: install
+	$(PY) scripts/glossary.py
+	rm -rf _build/i18n
+	$(VENV)/bin/jupyter-book build . --builder custom --custom-builder gettext \
+		--path-output _build/i18n
+	$(VENV)/bin/sphinx-intl update -p _build/i18n/_build/gettext -d book/locales -l zh_CN -w 0
+	$(PY) scripts/glossary.py --catalog
 
 # ruff, then the package's layers (import-linter contracts in pyproject.toml)
 lint: install
-	$(PY) -m ruff check transfer_lab tests scripts benchmarks book/conftest.py
+	$(PY) -m ruff check transfer_lab tests scripts benchmarks book/conftest.py book/_ext
 	$(VENV)/bin/lint-imports
 
 unit: install

@@ -1,0 +1,169 @@
+"""The Chinese edition is complete and in step with the English one.
+
+The English prose is extracted into message templates (Sphinx's gettext builder, as `make
+catalogs` does) and compared with the catalogs in book/locales/zh_CN/. A message fails when it is
+missing from its catalog (the Chinese page is older than its English source: run `make catalogs`),
+untranslated, fuzzy (its English changed since it was translated), or when its translation lost
+a glued number, a cross-reference, a citation, inline code or math, or does not use the term
+list's Chinese name for a term (book/terms.yml, `strict: true`). Each failure names the page and
+the message. Docstrings that the API page pulls from the package are not the book's prose and may
+stay English.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).parents[1]
+LOCALE = ROOT / "book" / "locales" / "zh_CN" / "LC_MESSAGES"
+TERMS = ROOT / "book" / "terms.yml"
+ROLE = re.compile(r"\{([\w:.-]+)\}`([^`]*)`")
+CODE = re.compile(r"(?<![`}])`([^`]+)`")
+MATH = re.compile(r"\$[^$]+\$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One message of one page that the Chinese edition gets wrong."""
+
+    page: str
+    message: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.page}: {self.why}: {self.message[:100]!r}"
+
+
+def load_terms() -> list[dict]:
+    """The bilingual term list."""
+    return yaml.safe_load(TERMS.read_text(encoding="utf-8"))
+
+
+def role_target(role: str, text: str, zh_terms: dict[str, str]) -> tuple[str, str]:
+    """A role's name and target; an English {term} target is mapped to its Chinese term."""
+    target = re.search(r"<([^<>]+)>\s*$", text)
+    target = (target.group(1) if target else text).strip()
+    if role == "term":
+        target = zh_terms.get(target.lower(), target)
+    if role.startswith("glue"):
+        target = target.split(":")[0]  # a translator may not change the key, nor need the format
+    return role, target
+
+
+def markup(text: str, zh_terms: dict[str, str]) -> Counter:
+    """What must survive translation: roles with their targets, inline code, math."""
+    found = Counter(role_target(r, t, zh_terms) for r, t in ROLE.findall(text))
+    stripped = ROLE.sub(" ", text)
+    found.update(("code", c) for c in CODE.findall(stripped))
+    found.update(("math", m) for m in MATH.findall(stripped))
+    return found
+
+
+def is_prose(message) -> bool:
+    """A message from a page of the book (not a docstring the API page pulls in)."""
+    return any("book/" in path and not path.endswith(".py") for path, _ in message.locations)
+
+
+def check_page(page: str, template, catalog, terms: list[dict]) -> list[Problem]:
+    """Every problem of one page's catalog against the page's current English messages."""
+    zh_terms = {t["en"].lower(): t["zh"] for t in terms}
+    strict = [t for t in terms if t.get("strict")]
+    problems = []
+    for message in template:
+        if not message.id or not is_prose(message):
+            continue
+        english = message.id
+        entry = catalog.get(english) if catalog is not None else None
+        if entry is None:
+            problems.append(Problem(page, english, "not in the catalog (run `make catalogs`)"))
+        elif not entry.string:
+            problems.append(Problem(page, english, "untranslated"))
+        elif entry.fuzzy:
+            problems.append(Problem(page, english, "fuzzy: the English changed since"))
+        else:
+            lost = markup(english, zh_terms) - markup(entry.string, zh_terms)
+            if lost:
+                problems.append(Problem(page, english, f"the translation lost {sorted(lost)}"))
+            plain = CODE.sub(" ", ROLE.sub(" ", english)).lower()
+            for term in strict:
+                if re.search(rf"\b{re.escape(term['en'].lower())}s?\b", plain) and \
+                        term["zh"] not in entry.string:
+                    problems.append(Problem(page, english, f"'{term['en']}' is not '{term['zh']}'"))
+    return problems
+
+
+def read_catalog(path: Path):
+    """A .po file, or None when the page has no catalog yet."""
+    if not path.exists():
+        return None
+    with path.open("rb") as f:
+        return read_po(f, locale="zh_CN")
+
+
+def check_all(pot_dir: Path, po_dir: Path = LOCALE) -> list[Problem]:
+    """The problems of every page: one .pot of the English per page, its .po beside it."""
+    terms = load_terms()
+    problems = []
+    for pot in sorted(pot_dir.rglob("*.pot")):
+        page = pot.relative_to(pot_dir).with_suffix("").as_posix()
+        with pot.open("rb") as f:
+            template = read_po(f)
+        problems += check_page(page, template, read_catalog(po_dir / f"{page}.po"), terms)
+    return problems
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory) -> Path:
+    """The English book's messages now: Sphinx's gettext builder, as `make catalogs` runs it."""
+    out = tmp_path_factory.mktemp("i18n")
+    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
+                    "--builder", "custom", "--custom-builder", "gettext", "--path-output",
+                    str(out)], check=True, capture_output=True)
+    return out / "_build" / "gettext"
+
+
+def test_every_message_is_translated_and_current(templates):
+    problems = check_all(templates)
+    pages = Counter(p.page for p in problems)
+    assert not problems, (f"{len(problems)} messages need work on {len(pages)} pages "
+                          f"({dict(pages)}):\n" + "\n".join(map(str, problems[:40])))
+
+
+def test_the_check_names_an_untranslated_a_fuzzy_and_a_broken_message(templates, tmp_path):
+    page = "book/07c_unlabeled"
+    with (templates / f"{page}.pot").open("rb") as f:
+        template = read_po(f)
+    catalog = read_catalog(LOCALE / f"{page}.po")
+    glued = next(m for m in catalog if m.id and "{glue:text}" in m.id and m.string)
+    untranslated, fuzzy = [m for m in catalog if m.id and m.string and m is not glued][:2]
+    english = {m.id: m.string for m in (glued, untranslated, fuzzy)}
+    untranslated.string = ""
+    fuzzy.flags.add("fuzzy")
+    glued.string = ROLE.sub("", glued.string)
+    found = {p.message: p.why for p in check_page(page, template, catalog, load_terms())}
+    assert found[untranslated.id] == "untranslated"
+    assert found[fuzzy.id].startswith("fuzzy")
+    assert "glue" in found[glued.id], found[glued.id]
+    assert len(found) == 3, found
+    assert english  # the three messages were translated before the test broke them
+
+
+def test_glossary_page_is_written_from_the_term_list():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "glossary.py"), "--check"])
+    assert result.returncode == 0, "book/glossary.md is stale: run `python scripts/glossary.py`"
+
+
+def test_the_chinese_glossary_names_each_term_as_the_term_list_does():
+    catalog = read_catalog(LOCALE / "book" / "glossary.po")
+    for term in load_terms():
+        assert catalog.get(term["en"]) is not None, term["en"]
+        assert catalog.get(term["en"]).string == term["zh"], term["en"]
