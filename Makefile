@@ -82,6 +82,8 @@ test: lint checks html browser
 browser: install
 	bash scripts/install_browser.sh
 	$(PY) tests/browser/check_site.py --site _build/html --toc _toc.yml --screenshots _build/screenshots
+	$(PY) tests/browser/check_site.py --site _build/html --edition zh/ --toc _toc.yml \
+		--screenshots _build/screenshots/zh
 
 # Re-execute every notebook in place (authors: after changing a chapter or the package).
 execute: install

@@ -167,3 +167,39 @@ def test_the_chinese_glossary_names_each_term_as_the_term_list_does():
     for term in load_terms():
         assert catalog.get(term["en"]) is not None, term["en"]
         assert catalog.get(term["en"]).string == term["zh"], term["en"]
+
+
+def test_a_translated_paragraph_keeps_its_glued_number(tmp_path):
+    """book/_ext/glue_i18n.py: the number of a glue role in translated text is pasted."""
+    import nbformat
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    paragraph = "Accuracy reached {glue:text}`acc:.2f` with {glue:text}`n` labels."
+    glued = [nbformat.v4.new_output("display_data", data={
+        f"application/papermill.record/{mime}": value for mime, value in d.items()},
+        metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
+        for name, d in (("acc", {"text/plain": "0.8123"}), ("n", {"text/plain": "64"}))]
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Page"), nbformat.v4.new_markdown_cell(paragraph),
+        nbformat.v4.new_code_cell("glue(...)", outputs=glued)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, tmp_path / "page.ipynb")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({
+        "title": "t", "execute": {"execute_notebooks": "off"},
+        "sphinx": {"local_extensions": {"glue_i18n": str(ROOT / "book" / "_ext")},
+                   "config": {"language": "zh_CN", "locale_dirs": ["locales/"],
+                              "gettext_compact": False}}}))
+    catalog = Catalog(locale="zh_CN")
+    catalog.add(paragraph, "准确率达到 {glue:text}`acc:.2f`，用了 {glue:text}`n` 个标签。")
+    po = tmp_path / "locales" / "zh_CN" / "LC_MESSAGES" / "page.po"
+    po.parent.mkdir(parents=True)
+    with po.open("wb") as f:
+        write_po(f, catalog)
+    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(tmp_path)],
+                   check=True, capture_output=True)
+    html = (tmp_path / "_build" / "html" / "page.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "准确率达到 0.81，用了 64 个标签。" in text

@@ -198,6 +198,10 @@ def expected_figures(root: Path, doc: str) -> int:
 def search_term(title: str) -> str | None:
     """Return a distinctive word of a page title to search for (the longest one)."""
     words = [w for w in re.findall(r"[A-Za-z][a-z]{4,}", title) if w.lower() not in STOPWORDS]
+    if not words and re.search(r"[\u4e00-\u9fff]", title):  # a Chinese title: its longest word
+        import jieba  # what Sphinx segments Chinese with (html_search_language: zh)
+
+        words = [w for w in jieba.cut_for_search(title) if re.fullmatch(r"[\u4e00-\u9fff]{2,}", w)]
     return max(words, key=len) if words else None
 
 
@@ -214,6 +218,10 @@ const links = Array.from(document.querySelectorAll('a[href], link[href], img[src
 const pasted = Array.from(art.querySelectorAll('p span.text_plain, li span.text_plain, ' +
                                                 'td span.text_plain, span.pasted-text'));
 const quoted = pasted.map(e => e.innerText.trim()).filter(t => /^['‘"“].*['’"”]$/.test(t));
+const code = Array.from(art.querySelectorAll('.cell_input pre, div.highlight pre'))
+    .map(e => e.innerText);
+const machinery = code.filter(t => /NBVAL|^\s*assert\b|\bglue\(/m.test(t))
+    .map(t => t.split('\n').find(l => /NBVAL|^\s*assert\b|\bglue\(/.test(l)));
 const h1 = art.querySelector('h1');
 return {title: h1 ? h1.innerText.replace(/[#¶]/g, '').trim() : document.title,
         text: art.innerText.length, outputs: outputs.length,
@@ -222,7 +230,7 @@ return {title: h1 ? h1.innerText.replace(/[#¶]/g, '').trim() : document.title,
                                             i.naturalHeight > 0)).map(i => i.getAttribute('src')),
         figureSizes: imgs.map(i => [i.naturalWidth, i.naturalHeight]),
         tracebacks: tracebacks.length, links: links, ready: document.readyState,
-        pasted: pasted.length, quoted: quoted};
+        pasted: pasted.length, quoted: quoted, machinery: machinery};
 """
 
 MATH_STATE = r"""
@@ -334,8 +342,23 @@ def check_page(report: Report, browser: Browser, base: str, doc: str, root: Path
                      f"{state['pasted']} glued values in the prose"
                      + (f"; {len(state['quoted'])} show quotes, e.g. {state['quoted'][:3]} "
                         "(paste strings with {glue:text}`key`)" if state["quoted"] else ""))
+    report.check(not state["machinery"], f"machinery {doc}",
+                 "no NBVAL marker, assert or glue( in the code a reader sees"
+                 + (f"; shows {state['machinery'][:3]}" if state["machinery"] else ""))
     check_math(report, browser, base, doc)
     return state
+
+
+def check_twin(report: Report, base: str, english_base: str, doc: str) -> None:
+    """A translated page pastes as many glued numbers as its English twin, and links to it."""
+    cache: dict = {}
+    _, page = fetch_status(base + doc + ".html", cache)
+    _, twin = fetch_status(english_base + doc + ".html", cache)
+    count = [len(re.findall(r'class="[^"]*pasted-text', html)) for html in (page, twin)]
+    linked = re.search(r'twin-edition.*?href="([^"]+)"', page, re.S)
+    report.check(count[0] == count[1] and bool(linked), f"twin {doc}",
+                 f"{count[0]} glued numbers (English: {count[1]}), link to the English page: "
+                 f"{linked.group(1) if linked else 'missing'}")
 
 
 def check_math(report: Report, browser: Browser, base: str, doc: str) -> None:
@@ -387,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the book's folder, where the toc's files are (default: the toc's)")
     parser.add_argument("--screenshots", default="_build/screenshots", type=Path)
     parser.add_argument("--budget", default=110.0, type=float, help="seconds before giving up")
+    parser.add_argument("--edition", default="",
+                        help="the edition's folder under --site (zh/ for the Chinese edition): its "
+                        "pages are checked, and each against its English twin's glued numbers")
     args = parser.parse_args(argv)
     start = time.monotonic()
     report = Report()
@@ -401,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     pages = toc_pages(args.toc)
     args.screenshots.mkdir(parents=True, exist_ok=True)
-    server, base = serve(args.site)
+    server, site_base = serve(args.site)
+    base = site_base + args.edition
     profile_dir = tempfile.mkdtemp(prefix="transfer-lab-chromium-")
     browser = None
     try:
@@ -416,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             if state is None:
                 continue
             states[doc] = state
+            if args.edition:
+                check_twin(report, base, site_base, doc)
             if doc == pages[0] or (len(shots) < 2 and state["figures"]):
                 shots.append(take_screenshot(browser, args.screenshots, doc, state["figures"]))
         if len(shots) < 2 and len(states) > 1:  # no page with a figure: the second page
