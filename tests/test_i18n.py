@@ -203,3 +203,10 @@ def test_a_translated_paragraph_keeps_its_glued_number(tmp_path):
     html = (tmp_path / "_build" / "html" / "page.html").read_text(encoding="utf-8")
     text = re.sub(r"<[^>]+>", "", html)
     assert "准确率达到 0.81，用了 64 个标签。" in text
+
+
+def test_prose_pastes_numbers_with_the_text_role():
+    """glue_i18n pastes {glue:text} into translated paragraphs; {glue:} would need a renderer."""
+    pages = [p for p in (ROOT / "book").rglob("*.ipynb") if "_build" not in p.parts]
+    found = [p.name for p in pages if re.search(r"\{glue(:any)?\}`", p.read_text(encoding="utf-8"))]
+    assert not found, f"use {{glue:text}} instead of {{glue:}} in {found}"
