@@ -33,7 +33,8 @@ NBSP = "\u00a0"
 
 
 def load_terms(path: Path = TERMS) -> list[dict]:
-    """The term list: dicts with `en`, `zh`, `definition` and an optional `strict`."""
+    """The term list: dicts with `en`, `zh`, a `definition` (glossary entries), `strict`, and
+    `glossary: false` for conventions of the translation that are not glossary entries."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -46,7 +47,8 @@ def wrap(text: str) -> str:
 
 def render(terms: list[dict]) -> str:
     """The glossary page: one entry per term, its Chinese name in bold before the definition."""
-    entries = [f"{t['en']}\n{wrap('**' + t['zh'] + '**. ' + t['definition'])}" for t in terms]
+    entries = [f"{t['en']}\n{wrap('**' + t['zh'] + '**. ' + t['definition'])}" for t in terms
+               if t.get("glossary", True)]
     return HEADER + "\n" + "\n\n".join(entries) + "\n```\n"
 
 
@@ -56,7 +58,7 @@ def name_entries(terms: list[dict], catalog_path: Path = CATALOG) -> None:
 
     with catalog_path.open("rb") as f:
         catalog = read_po(f, locale="zh_CN")
-    for term in terms:
+    for term in (t for t in terms if t.get("glossary", True)):
         entry = catalog.get(term["en"])
         if entry is not None:
             entry.string = term["zh"]

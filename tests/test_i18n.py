@@ -164,7 +164,7 @@ def test_glossary_page_is_written_from_the_term_list():
 
 def test_the_chinese_glossary_names_each_term_as_the_term_list_does():
     catalog = read_catalog(LOCALE / "book" / "glossary.po")
-    for term in load_terms():
+    for term in (t for t in load_terms() if t.get("glossary", True)):
         assert catalog.get(term["en"]) is not None, term["en"]
         assert catalog.get(term["en"]).string == term["zh"], term["en"]
 
