@@ -222,6 +222,13 @@ const code = Array.from(art.querySelectorAll('.cell_input pre, div.highlight pre
     .map(e => e.innerText);
 const machinery = code.filter(t => /NBVAL|^\s*assert\b|\bglue\(/m.test(t))
     .map(t => t.split('\n').find(l => /NBVAL|^\s*assert\b|\bglue\(/.test(l)));
+const prose = Array.from(art.querySelectorAll('p, li, td, th, dd, dt, h1, h2, h3, figcaption'))
+    .filter(e => !e.closest('pre, code, .cell_output, .highlight, dl.py'));
+const markup = prose.map(e => { const c = e.cloneNode(true);  // the words, without inline code
+                                c.querySelectorAll('code, pre, .pre').forEach(x => x.remove());
+                                return c.textContent; })
+    .filter(t => /\*\*|\{(ref|glue|glue:text|term|cite|numref|doc)\}`/.test(t))
+    .map(t => t.slice(0, 80));
 const h1 = art.querySelector('h1');
 return {title: h1 ? h1.innerText.replace(/[#¶]/g, '').trim() : document.title,
         text: art.innerText.length, outputs: outputs.length,
@@ -230,7 +237,7 @@ return {title: h1 ? h1.innerText.replace(/[#¶]/g, '').trim() : document.title,
                                             i.naturalHeight > 0)).map(i => i.getAttribute('src')),
         figureSizes: imgs.map(i => [i.naturalWidth, i.naturalHeight]),
         tracebacks: tracebacks.length, links: links, ready: document.readyState,
-        pasted: pasted.length, quoted: quoted, machinery: machinery};
+        pasted: pasted.length, quoted: quoted, machinery: machinery, markup: markup};
 """
 
 MATH_STATE = r"""
@@ -346,6 +353,9 @@ def check_page(report: Report, browser: Browser, base: str, doc: str, root: Path
     report.check(not state["machinery"], f"machinery {doc}",
                  "no NBVAL marker, assert or glue( in the code a reader sees"
                  + (f"; shows {state['machinery'][:3]}" if state["machinery"] else ""))
+    report.check(not state["markup"], f"markup {doc}",
+                 "no ** or {role}` left as text in the prose"
+                 + (f"; shows {state['markup'][:3]}" if state["markup"] else ""))
     check_math(report, browser, base, doc)
     return state
 
