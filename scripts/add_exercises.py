@@ -104,20 +104,31 @@ from 0 to `lr` over `warmup` steps, then falls linearly to 0 at step `total`. Ch
 tl.exercises.check("ch6-warmup-schedule", linear_warmup)'''),
     ],
     "07_challenges.ipynb": [
-        ("ch7-freeze-body", """**Exercise: a linear probe.** Write `freeze_body(model)` so
-that only the classification head of a BERT classifier trains, and check it with
-`tl.exercises.check("ch7-freeze-body", freeze_body)`.""", '''def freeze_body(model):
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad = name.startswith("classifier")
+        ("ch7-word-overlap", """**Exercise: the word overlap.** Write
+`word_overlap(source_texts, target_texts)` that returns Σ_w min(p_S(w), p_T(w)), where p(w) is
+word w's share of all the words in a list of texts (words as `re.findall(r"\\w+", text.lower())`
+finds them), and check it with `tl.exercises.check("ch7-word-overlap", word_overlap)`.""",
+         '''import re
+from collections import Counter
 
 
-tl.exercises.check("ch7-freeze-body", freeze_body)'''),
+def word_overlap(source_texts, target_texts):
+    def p(texts):
+        counts = Counter(w for text in texts for w in re.findall(r"\\w+", text.lower()))
+        total = sum(counts.values())
+        return {w: c / total for w, c in counts.items()}
+
+    p_S, p_T = p(source_texts), p(target_texts)
+    return sum(min(p_S[w], p_T[w]) for w in p_S.keys() & p_T.keys())
+
+
+tl.exercises.check("ch7-word-overlap", word_overlap)'''),
     ],
     "07b_strategies.ipynb": [
         ("ch7-discriminative-lr", """**Exercise: discriminative learning rates (ULMFiT).**
 Write `layer_groups(model, lr, decay=2.6)` returning AdamW parameter groups: the head (and
-pooler) at `lr`, the top encoder layer at `lr / 2.6`, each lower layer 2.6 times lower again,
-the embeddings lowest. Check it with
+pooler) at `lr`, the top encoder layer at `lr / decay`, each lower layer `decay` times lower
+again, the embeddings lowest. Check it with
 `tl.exercises.check("ch7-discriminative-lr", layer_groups)`.""",
          '''def layer_groups(model, lr, decay=2.6):
     body = model.base_model
@@ -131,6 +142,14 @@ the embeddings lowest. Check it with
 
 
 tl.exercises.check("ch7-discriminative-lr", layer_groups)'''),
+        ("ch7-freeze-body", """**Exercise: a frozen body.** Write `freeze_body(model)` so that
+only the classification head of a BERT classifier trains (the `frozen` strategy above), and check
+it with `tl.exercises.check("ch7-freeze-body", freeze_body)`.""", '''def freeze_body(model):
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name.startswith("classifier")
+
+
+tl.exercises.check("ch7-freeze-body", freeze_body)'''),
     ],
     "07c_unlabeled.ipynb": [
         ("ch7-mask-tokens", """**Exercise: BERT's masking rule.** The masked LM of this part

@@ -1,5 +1,8 @@
 """Every exercise check accepts a right answer and rejects a wrong one with a helpful message."""
 
+import re
+from collections import Counter
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -120,6 +123,20 @@ def mask_wrong(input_ids, mask_id, vocab_size, generator, p=0.15):  # every chos
     return inputs, labels
 
 
+def overlap_right(source_texts, target_texts):
+    def p(texts):
+        counts = Counter(w for text in texts for w in re.findall(r"\w+", text.lower()))
+        return {w: c / sum(counts.values()) for w, c in counts.items()}
+
+    p_S, p_T = p(source_texts), p(target_texts)
+    return sum(min(p_S[w], p_T[w]) for w in p_S.keys() & p_T.keys())
+
+
+def overlap_wrong(source_texts, target_texts):  # shared words, not their frequencies
+    words = [set(re.findall(r"\w+", " ".join(t).lower())) for t in (source_texts, target_texts)]
+    return len(words[0] & words[1]) / len(words[0] | words[1])
+
+
 ANSWERS = {
     "ch1-label-budget": (budget_right, budget_wrong, "equally|4 of each"),
     "ch6-warmup-schedule": (schedule_right, schedule_wrong, "warm-up"),
@@ -129,6 +146,7 @@ ANSWERS = {
     "ch4-fresh-optimizer": (optimizer_right, optimizer_wrong, "another model"),
     "ch5-align-labels": (align_right, align_wrong, "later pieces"),
     "ch7-freeze-body": (freeze_right, freeze_wrong, "still train"),
+    "ch7-word-overlap": (overlap_right, overlap_wrong, "frequency"),
     "ch7-discriminative-lr": (discriminative_right, discriminative_wrong, "2.6"),
     "ch7-mask-tokens": (mask_right, mask_wrong, "80 %"),
 }

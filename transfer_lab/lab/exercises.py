@@ -72,6 +72,22 @@ def check_freeze_body(fn: Callable) -> None:
     _expect({"classifier.weight", "classifier.bias"} <= trainable, "the head must stay trainable")
 
 
+def check_word_overlap(fn: Callable) -> None:
+    """ch7: fn(source_texts, target_texts) returns Σ_w min(p_S(w), p_T(w)) over word shares."""
+    from transfer_lab.lab.transferability import vocabulary_overlap
+
+    cases = [(["a good film"], ["a good film"], "the same texts must overlap 1"),
+             (["a good film"], ["the dull meal"], "texts that share no word must overlap 0"),
+             (["good good film"], ["good film film film"], ("use each word's share of all the "
+              "words (its frequency), not whether it occurs")),
+             (["Good, GOOD film!"], ["good film"], ("lower-case the words and drop punctuation: "
+              "re.findall(r\"\\w+\", text.lower())")),
+             (["good film", "bad film"], ["good"], "count the words of all the texts together")]
+    for source, target, hint in cases:
+        got, want = float(fn(source, target)), vocabulary_overlap(source, target)
+        _expect(abs(got - want) < 1e-9, f"got {got:.4f}, expected {want:.4f}: {hint}")
+
+
 def check_discriminative_lr(fn: Callable) -> None:
     """ch7: fn(model, lr, decay=2.6) returns AdamW groups, lr / decay per layer going down."""
     model = _tiny_bert(layers=3)
@@ -181,6 +197,7 @@ CHECKS: dict[str, Callable[[Callable], None]] = {
     "ch4-fresh-optimizer": check_fresh_optimizer,
     "ch5-align-labels": check_align_labels,
     "ch7-freeze-body": check_freeze_body,
+    "ch7-word-overlap": check_word_overlap,
     "ch6-warmup-schedule": check_warmup_schedule,
     "ch7-discriminative-lr": check_discriminative_lr,
     "ch7-mask-tokens": check_mask_tokens,
