@@ -45,7 +45,7 @@ html:
 html-zh:
 	$(PY) scripts/zh_config.py _build/zh/_config.yml
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --config _build/zh/_config.yml \
-		--path-output _build/zh
+		--toc _build/zh/_toc.yml --path-output _build/zh
 	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
 
 # After changing English prose: extract its messages and merge them into the Chinese catalogs

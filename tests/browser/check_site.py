@@ -438,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(tool).exists():
             report.check(False, "browser", f"{tool} missing: run scripts/install_browser.sh")
             return 1
+    if args.edition:  # the Chinese edition's glyphs need a CJK font (scripts/install_browser.sh)
+        fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True,
+                               text=True).stdout.split("\n")[0]
+        report.check(bool(fonts), "fonts",
+                     f"a Chinese font: {fonts or 'none (the glyphs show as boxes)'}")
     pages = toc_pages(args.toc)
     args.screenshots.mkdir(parents=True, exist_ok=True)
     server, site_base = serve(args.site)
