@@ -51,3 +51,17 @@ def test_every_page_is_short_enough_to_read():
     over = {page: row for page, row in rows.items()
             if row[0] > MAX_WORDS or row[1] > MAX_VISIBLE}
     assert not over, f"pages over {MAX_WORDS} words or {MAX_VISIBLE} visible code cells: {over}"
+
+
+def test_no_package_source_is_printed_twice():
+    """A function's source shows once in the book; other pages point to it."""
+    printed: dict[str, list[str]] = {}
+    for notebook in sorted((ROOT / "book").rglob("*.ipynb")):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            for name in re.findall(r"print\(inspect\.getsource\(([\w.]+)\)\)", source):
+                printed.setdefault(name.split(".")[-1], []).append(notebook.name)
+    twice = {name: pages for name, pages in printed.items() if len(pages) > 1}
+    assert not twice, f"printed more than once: {twice}"
