@@ -70,7 +70,8 @@ def name_entries(terms: list[dict], catalog_path: Path = CATALOG) -> None:
 if __name__ == "__main__":
     page = render(load_terms())
     if "--catalog" in sys.argv[1:]:
-        sys.exit(name_entries(load_terms()))
+        name_entries(load_terms())
+        sys.exit(0)
     if "--check" in sys.argv[1:]:
         sys.exit(0 if PAGE.read_text(encoding="utf-8") == page else 1)
     PAGE.write_text(page, encoding="utf-8")

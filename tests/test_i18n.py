@@ -145,7 +145,6 @@ def test_the_check_names_an_untranslated_a_fuzzy_and_a_broken_message(templates,
     catalog = read_catalog(LOCALE / f"{page}.po")
     glued = next(m for m in catalog if m.id and "{glue:text}" in m.id and m.string)
     untranslated, fuzzy = [m for m in catalog if m.id and m.string and m is not glued][:2]
-    english = {m.id: m.string for m in (glued, untranslated, fuzzy)}
     untranslated.string = ""
     fuzzy.flags.add("fuzzy")
     glued.string = ROLE.sub("", glued.string)
@@ -154,7 +153,6 @@ def test_the_check_names_an_untranslated_a_fuzzy_and_a_broken_message(templates,
     assert found[fuzzy.id].startswith("fuzzy")
     assert "glue" in found[glued.id], found[glued.id]
     assert len(found) == 3, found
-    assert english  # the three messages were translated before the test broke them
 
 
 def test_glossary_page_is_written_from_the_term_list():
